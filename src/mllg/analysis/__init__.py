@@ -1,0 +1,1 @@
+"""Analysis of spin textures and trajectories."""
