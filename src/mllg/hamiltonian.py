@@ -2,7 +2,8 @@
 
 .. math::
 
-    H = -\\sum_{ij,s} t_{ij} c^\\dagger_{is} c_{js} - J \\sum_i S_i \\cdot (c^\\dagger_i \\sigma c_i)
+    H = -\\sum_{ij,s} t_{ij} c^\\dagger_{is} c_{js}
+        - J \\sum_i S_i \\cdot (c^\\dagger_i \\sigma c_i)
 
 with ``t_ij = t1, t2, t3`` on the first three neighbour shells (units: t1 = 1 sets the
 energy scale), Pauli matrices sigma (not sigma/2), and classical unit spins S_i.
@@ -20,9 +21,7 @@ from numpy.typing import NDArray
 
 from mllg.lattice import Lattice
 
-PAULI = np.array(
-    [[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]], dtype=np.complex128
-)
+PAULI = np.array([[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]], dtype=np.complex128)
 """Pauli matrices ``sigma^a_{ss'}`` stacked as (3, 2, 2)."""
 
 

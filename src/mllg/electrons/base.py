@@ -61,7 +61,9 @@ class Ensemble:
                     "for the canonical ensemble."
                 )
         elif self.mu is None or not np.isfinite(self.mu):
-            raise ValueError(f"mu={self.mu!r} must be a finite number for the grand canonical ensemble.")
+            raise ValueError(
+                f"mu={self.mu!r} must be a finite number for the grand canonical ensemble."
+            )
 
     @classmethod
     def canonical(cls, filling: float, kT: float = 0.0) -> Ensemble:
@@ -94,7 +96,7 @@ class Ensemble:
 
 
 def fermi(eps: NDArray, mu: float | NDArray, kT: float) -> NDArray[np.float64]:
-    """Fermi function ``1 / (1 + exp((eps - mu)/kT))``; at kT = 0 a step with value 1/2 at eps = mu."""
+    """Fermi function ``1 / (1 + exp((eps - mu)/kT))``; at kT = 0 a step (1/2 at eps = mu)."""
     x = np.asarray(eps) - mu
     if kT == 0.0:
         return np.where(x < 0, 1.0, np.where(x > 0, 0.0, 0.5))
@@ -109,7 +111,9 @@ def grand_potential_levels(eps: NDArray, mu: float | NDArray, kT: float) -> NDAr
     return -kT * np.logaddexp(0.0, -x / kT)
 
 
-def occupations(eps: NDArray, ensemble: Ensemble, degeneracy_tol: float = 1e-10) -> tuple[NDArray, float, float]:
+def occupations(
+    eps: NDArray, ensemble: Ensemble, degeneracy_tol: float = 1e-10
+) -> tuple[NDArray, float, float]:
     """Occupations of sorted levels of one Hamiltonian.
 
     Returns
@@ -137,7 +141,7 @@ def occupations(eps: NDArray, ensemble: Ensemble, degeneracy_tol: float = 1e-10)
         f[shell] = (n_e - f.sum()) / shell.sum()  # share the last electrons evenly
         return f, float(mu), float(np.dot(f, eps))
     lo, hi = eps[0] - 50 * kT - 1.0, eps[-1] + 50 * kT + 1.0
-    mu = brentq(lambda m: fermi(eps, m, kT).sum() - n_e, lo, hi, xtol=1e-14, rtol=4e-16)
+    mu = brentq(lambda m: fermi(eps, m, kT).sum() - n_e, lo, hi, xtol=1e-14, rtol=1e-15)
     f = fermi(eps, mu, kT)
     return f, float(mu), float(grand_potential_levels(eps, mu, kT).sum() + mu * n_e)
 

@@ -63,9 +63,7 @@ class ExactDiagonalization:
             mu=np.array(mu),
         )
         if single:
-            result = ElectronicResult(
-                result.energy, result.fields[0], result.rho[0], result.mu
-            )
+            result = ElectronicResult(result.energy, result.fields[0], result.rho[0], result.mu)
         return result
 
     def __call__(self, spins: NDArray) -> NDArray[np.float64]:

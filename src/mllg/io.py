@@ -1,0 +1,247 @@
+"""xarray + zarr v3 stores following the mllg data contract.
+
+Every store is an :class:`xarray.Dataset` with dims ``frame``, ``site``, ``vec``;
+coordinates ``x``, ``y`` (integer lattice coordinates of each site, site index
+``i = x + Lx * y``) and ``vec = 0, 1, 2``; data variables such as ``spins``, ``fields``
+(frame, site, vec), ``energy`` and ``time`` (frame); and attrs holding the lattice, the
+physical parameters, the solver settings and a provenance record. Arrays are chunked
+along ``frame``.
+
+Trajectories are appended frame by frame. After every append the attribute
+``n_frames`` is written last; it marks the frames that are complete. A store opened for
+appending after a crash is first cut back to ``n_frames``, so a killed run resumes with
+no frame lost or duplicated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+import zarr
+from numpy.typing import NDArray
+
+import mllg
+from mllg.lattice import Lattice
+
+PER_SITE = {"spins", "fields", "torques"}
+
+
+def lattice_attrs(lattice: Lattice) -> dict[str, Any]:
+    """Data-contract attributes of a lattice (``W`` instead of ``Ly`` for a strip)."""
+    out: dict[str, Any] = {"lattice": lattice.kind, "Lx": lattice.Lx}
+    if lattice.kind == "strip":
+        out["W"] = lattice.Ly
+        out["periodic_y"] = bool(lattice.periodic_y)
+    else:
+        out["Ly"] = lattice.Ly
+    return out
+
+
+def lattice_from_attrs(attrs: Mapping[str, Any]) -> Lattice:
+    """Rebuild the :class:`Lattice` described by store attributes."""
+    kind = attrs.get("lattice")
+    if kind == "strip":
+        return Lattice("strip", int(attrs["Lx"]), int(attrs["W"]), bool(attrs.get("periodic_y")))
+    if kind in ("square", "triangular"):
+        return Lattice(kind, int(attrs["Lx"]), int(attrs["Ly"]))
+    raise ValueError(f"store attribute lattice={kind!r} is not one of square, triangular, strip.")
+
+
+def config_hash(config: Mapping[str, Any] | None) -> str:
+    """SHA-256 of the canonical JSON form of a configuration (first 16 hex digits)."""
+    text = json.dumps(config or {}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def git_commit() -> str:
+    """Commit of the mllg source tree, or ``"unknown"`` outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(mllg.__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return out.stdout.strip() if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def provenance(config: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """Provenance record: package version, git commit and the config hash."""
+    return {
+        "mllg_version": mllg.__version__,
+        "git_commit": git_commit(),
+        "config_hash": config_hash(config),
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def make_dataset(lattice: Lattice, attrs: Mapping[str, Any], **variables: NDArray) -> xr.Dataset:
+    """Dataset of the data contract from arrays with a leading frame axis.
+
+    Arrays named in ``PER_SITE`` (and any of shape (F, N, 3)) get dims
+    (frame, site, vec); 1D arrays get (frame,); (F, N) arrays get (frame, site).
+    """
+    data_vars = {}
+    for name, arr in variables.items():
+        arr = np.asarray(arr)
+        if arr.ndim == 3 and arr.shape[1:] == (lattice.N, 3):
+            dims: tuple[str, ...] = ("frame", "site", "vec")
+        elif arr.ndim == 2 and arr.shape[1] == lattice.N:
+            dims = ("frame", "site")
+        elif arr.ndim == 1:
+            dims = ("frame",)
+        else:
+            raise ValueError(
+                f"variable {name!r} has shape {arr.shape}; expected (F,), (F, {lattice.N}) "
+                f"or (F, {lattice.N}, 3) for this lattice."
+            )
+        data_vars[name] = (dims, arr)
+    ds = xr.Dataset(
+        data_vars,
+        coords={
+            "x": ("site", lattice.x.astype(np.int64)),
+            "y": ("site", lattice.y.astype(np.int64)),
+            "vec": ("vec", np.arange(3, dtype=np.int64)),
+        },
+    )
+    ds.attrs.update(_jsonable({**lattice_attrs(lattice), **attrs}))
+    return ds
+
+
+def _encoding(ds: xr.Dataset, frames_per_chunk: int) -> dict[str, dict]:
+    enc = {}
+    for name, var in ds.data_vars.items():
+        chunks = tuple(frames_per_chunk if d == "frame" else n for d, n in zip(var.dims, var.shape))
+        enc[name] = {"chunks": chunks}
+    return enc
+
+
+def write_dataset(path: str | Path, ds: xr.Dataset, frames_per_chunk: int | None = None) -> None:
+    """Write a whole dataset as a new zarr v3 store (replacing any store at ``path``)."""
+    n = ds.sizes.get("frame", 1)
+    if frames_per_chunk is None:
+        frame_bytes = max(1, sum(v.nbytes for v in ds.data_vars.values()) // max(n, 1))
+        frames_per_chunk = int(max(1, min(n, (8 << 20) // frame_bytes)))
+    ds = ds.assign_attrs(n_frames=int(n))
+    ds.to_zarr(
+        path, mode="w", zarr_format=3, consolidated=False, encoding=_encoding(ds, frames_per_chunk)
+    )
+
+
+def open_store(path: str | Path) -> xr.Dataset:
+    """Open a store lazily (``xarray.open_zarr``), limited to its complete frames."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no zarr store at {path}.")
+    ds = xr.open_zarr(path, consolidated=False, zarr_format=3)
+    n = ds.attrs.get("n_frames")
+    if n is not None and "frame" in ds.dims and ds.sizes["frame"] > n:
+        ds = ds.isel(frame=slice(0, int(n)))
+    return ds
+
+
+class TrajectoryWriter:
+    """Append-only trajectory store with crash-safe resume.
+
+    Parameters
+    ----------
+    path : path of the zarr store.
+    lattice : Lattice
+    attrs : physical parameters, solver settings and provenance.
+    identity_keys : attrs that must match an existing store to resume it (by default
+        ``config_hash`` inside ``provenance`` and the lattice attributes).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        lattice: Lattice,
+        attrs: Mapping[str, Any],
+    ) -> None:
+        self.path = Path(path)
+        self.lattice = lattice
+        self.attrs = _jsonable({**lattice_attrs(lattice), **attrs})
+        self.n_frames = 0
+        if self.path.exists():
+            self._resume()
+
+    def _identity(self, attrs: Mapping[str, Any]) -> tuple:
+        prov = attrs.get("provenance", {}) or {}
+        return (
+            tuple((k, attrs.get(k)) for k in lattice_attrs(self.lattice)),
+            prov.get("config_hash") if isinstance(prov, Mapping) else None,
+        )
+
+    def _resume(self) -> None:
+        group = zarr.open_group(self.path, mode="r+", zarr_format=3)
+        old = dict(group.attrs)
+        if self._identity(old) != self._identity(self.attrs):
+            raise ValueError(
+                f"the store at {self.path} was written for another configuration "
+                f"(lattice/config hash {self._identity(old)} vs {self._identity(self.attrs)}); "
+                "remove it or choose another output path."
+            )
+        n = int(old.get("n_frames", 0))
+        for _, arr in group.arrays():
+            if arr.ndim and arr.shape[0] > n and "frame" in _dims(arr):
+                arr.resize((n,) + arr.shape[1:])
+        self.n_frames = n
+
+    @property
+    def stored_attrs(self) -> dict[str, Any]:
+        """Attributes of the store on disk (empty before the first append)."""
+        if not self.path.exists():
+            return {}
+        return dict(zarr.open_group(self.path, mode="r", zarr_format=3).attrs)
+
+    def set_attrs(self, **attrs: Any) -> None:
+        """Update store attributes (e.g. a resume state) after the last append."""
+        group = zarr.open_group(self.path, mode="r+", zarr_format=3)
+        group.attrs.update(_jsonable(attrs))
+
+    def append(self, **variables: NDArray) -> None:
+        """Append frames; arrays carry a leading frame axis (one or more frames)."""
+        ds = make_dataset(self.lattice, self.attrs, **variables)
+        n_new = ds.sizes["frame"]
+        if self.n_frames == 0:
+            ds.attrs["n_frames"] = 0
+            ds.to_zarr(
+                self.path, mode="w", zarr_format=3, consolidated=False, encoding=_encoding(ds, 1)
+            )
+        else:
+            ds.drop_vars(["x", "y", "vec"]).to_zarr(
+                self.path, append_dim="frame", zarr_format=3, consolidated=False
+            )
+        self.n_frames += n_new
+        self.set_attrs(n_frames=self.n_frames)
+
+    def last_frame(self) -> xr.Dataset:
+        """The last complete frame (loaded), for resuming a run."""
+        if self.n_frames == 0:
+            raise ValueError(f"the store at {self.path} holds no complete frame.")
+        return open_store(self.path).isel(frame=self.n_frames - 1).load()
+
+
+def _dims(arr: zarr.Array) -> tuple[str, ...]:
+    names = getattr(arr.metadata, "dimension_names", None)
+    return tuple(names or ())
