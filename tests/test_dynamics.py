@@ -47,12 +47,12 @@ def test_energy_is_conserved_without_damping(method, rng):
     lat, ed = _ed("triangular", 6, 2.0, 0.25)
     llg = LLG(ed, alpha=0.0, dt=0.01, method=method)
     s0 = tx.normalize(tx.tetrahedral(lat) + 0.3 * rng.normal(size=(lat.N, 3)))
-    energies = [f.energy for f in llg.run(s0, n_steps=1000, every=100)]
-    drift = np.max(np.abs(np.array(energies) - energies[0])) / abs(energies[0])
+    frames = list(llg.run(s0, n_steps=1000, every=100))
+    energies = np.array([f.energy for f in frames])
+    drift = np.max(np.abs(energies - energies[0])) / abs(energies[0])
     assert drift < 1e-5
-    # and the dynamics did something: the state moved away from s0
-    last = next(iter(llg.run(s0, n_steps=10, every=10)))
-    assert last.spins.shape == s0.shape
+    # the dynamics is not trivial: the spins precess far from where they started
+    assert np.abs(frames[-1].spins - s0).max() > 0.1
 
 
 def test_damping_lowers_energy_and_zero_temperature_is_deterministic(rng):
