@@ -1,0 +1,225 @@
+"""Checks of the Kwant NEGF solver against independent routes (dense GF, ED, symmetry)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("kwant")
+
+from mllg.electrons.base import Ensemble  # noqa: E402
+from mllg.electrons.ed import ExactDiagonalization  # noqa: E402
+from mllg.electrons.negf import (  # noqa: E402
+    NEGF,
+    chain_surface_g,
+    ribbon_selfenergy,
+    strip_negf,
+)
+from mllg.hamiltonian import SdHamiltonian  # noqa: E402
+from mllg.lattice import Lattice  # noqa: E402
+from mllg.textures import random_spins  # noqa: E402
+
+
+def wall(Lx: int, W: int = 1, centre: float | None = None, width: float = 3.0) -> np.ndarray:
+    """Bloch-type 180 deg wall along x: S_z = -tanh((x - X)/width), S_x = sech."""
+    x = np.tile(np.arange(Lx), W).astype(float)
+    c = (Lx - 1) / 2 if centre is None else centre
+    th = 2 * np.arctan(np.exp((x - c) / width))
+    return np.stack([np.sin(th), np.zeros_like(th), np.cos(th)], axis=1)
+
+
+def perp(h: np.ndarray, s: np.ndarray) -> np.ndarray:
+    return h - np.sum(h * s, axis=1, keepdims=True) * s
+
+
+# ------------------------------------------------------------------ independent routes
+@pytest.mark.parametrize(
+    ("W", "periodic", "kT"), [(1, False, 0.0), (1, False, 0.05), (2, False, 0.0), (3, True, 0.02)]
+)
+def test_equilibrium_field_matches_dense_contour(W, periodic, kT):
+    """V = 0: Kwant/RGF field equals the dense-inverse field on another contour, to 1e-6."""
+    spins = random_spins(7 * W, 3)
+    kw = dict(J=1.5, mu=-0.4, kT=kT, periodic_y=periodic)
+    h_kwant = strip_negf(7, W, **kw)(spins)
+    h_dense = strip_negf(7, W, dense=True, **kw)(spins)
+    assert np.abs(h_kwant).max() > 0.05  # nontrivial fields
+    np.testing.assert_allclose(h_kwant, h_dense, atol=1e-6, rtol=0)
+
+
+def test_window_engines_agree():
+    """Window term: Kwant scattering states (MUMPS and sparse) = RGF = dense G Gamma G^a."""
+    spins = random_spins(12, 5)
+    kw = dict(J=1.0, mu=-0.3, kT=0.02, bias=0.4)
+    for bias in (-0.3, 0.3):  # right lead higher / left lead higher, at kT = 0
+        kw0 = dict(J=1.0, mu=-0.3, bias=bias)
+        np.testing.assert_allclose(
+            strip_negf(6, 2, **kw0).field_parts(spins)[1],
+            strip_negf(6, 2, dense=True, **kw0).field_parts(spins)[1],
+            atol=1e-8,
+        )
+    _, w_rgf = strip_negf(6, 2, **kw).field_parts(spins)
+    _, w_dense = strip_negf(6, 2, dense=True, **kw).field_parts(spins)
+    assert np.abs(w_dense).max() > 1e-3
+    np.testing.assert_allclose(w_rgf, w_dense, atol=1e-8, rtol=0)
+    for solver in ("mumps", "sparse"):
+        # Kwant modes are normalised to unit current: sum_modes psi psi^+ = G Gamma G^a
+        neg = strip_negf(6, 2, window="kwant", kwant_solver=solver, n_nodes=8, tol=1e-5, **kw)
+        _, w_kwant = neg.field_parts(spins)
+        np.testing.assert_allclose(w_kwant, w_dense, atol=1e-5, rtol=0)
+
+
+def test_lead_selfenergies_agree():
+    """Channel formula = Kwant selfenergy (real E) = decimation (complex z) = analytic ribbon."""
+    neg = strip_negf(4, 3, periodic_y=True, t_lead=0.8, t_coupling=0.8)
+    e = np.array([-2.5, -0.7, 0.3, 1.9])
+    for lead in (0, 1):
+        np.testing.assert_allclose(
+            neg.lead_selfenergy(e, lead), neg.lead_selfenergy(e, lead, "kwant"), atol=1e-12
+        )
+        z = e + 0.2j
+        np.testing.assert_allclose(
+            neg.lead_selfenergy(z, lead), neg.lead_selfenergy(z, lead, "decimation"), atol=1e-12
+        )
+    # with t_coupling = t_lead the strip edge sees the same self-energy as the padding column
+    np.testing.assert_allclose(
+        neg.lead_selfenergy(z, 0), ribbon_selfenergy(z, 3, True, 0.8, 0.8), atol=1e-13
+    )
+
+
+def test_chain_surface_green_function():
+    """Retarded root inside the band (Im g < 0, |t g| = 1); decaying root outside."""
+    e = np.array([-1.5, 0.0, 1.2])
+    g = chain_surface_g(e, 1.0)
+    assert np.all(g.imag < 0)
+    np.testing.assert_allclose(np.abs(g), 1.0)
+    # surface DOS of a semi-infinite chain: -Im g / pi = sqrt(4 - E^2) / (2 pi)
+    np.testing.assert_allclose(-g.imag / np.pi, np.sqrt(4 - e**2) / (2 * np.pi))
+    assert abs(chain_surface_g(np.array([-3.0]), 1.0)[0] - (-3 + np.sqrt(5)) / 2) < 1e-14
+
+
+def test_isolated_strip_equals_ed():
+    """leads=False: the contour integral reproduces ED of the same strip (mu in a gap)."""
+    lat = Lattice("strip", 6, 2, periodic_y=False)
+    ham = SdHamiltonian(lat, J=1.2)
+    spins = random_spins(lat.N, 11)
+    eps = np.linalg.eigvalsh(ham.dense(spins))
+    k = np.argmax(np.diff(eps[8:16])) + 8
+    mu = 0.5 * (eps[k] + eps[k + 1])
+    ens = Ensemble.grand_canonical(mu)
+    h_negf = NEGF(ham, ens, leads=False)(spins)
+    h_ed = ExactDiagonalization(ham, ens)(spins)
+    np.testing.assert_allclose(h_negf, h_ed, atol=1e-8)
+
+
+def test_weak_coupling_approaches_ed():
+    """t_coupling -> 0: the open-system equilibrium field tends to ED of the isolated strip.
+
+    mu sits mid-gap of the isolated strip, so the level broadening ~ t_c^2 does not move
+    any level across mu; the deviation falls as t_c^2.
+    """
+    lat = Lattice("strip", 6, 1, periodic_y=False)
+    ham = SdHamiltonian(lat, J=1.0)
+    spins = random_spins(lat.N, 2)
+    eps = np.linalg.eigvalsh(ham.dense(spins))
+    inside = np.where((eps[:-1] > -1.8) & (eps[1:] < 1.8))[0]  # gaps inside the lead band
+    k = inside[np.argmax(np.diff(eps)[inside])]
+    mu = 0.5 * (eps[k] + eps[k + 1])
+    ens = Ensemble.grand_canonical(mu)
+    h_ed = ExactDiagonalization(ham, ens)(spins)
+    dev = []
+    for tc in (0.1, 0.03, 0.01):
+        h = NEGF(ham, ens, t_coupling=tc)(spins)
+        dev.append(np.abs(h - h_ed).max())
+    assert dev[-1] < 2e-3
+    assert dev[0] > 10 * dev[-1]  # shrinks as t_c^2
+    assert np.all(np.diff(dev) < 0)
+
+
+def test_bound_states_below_lead_band_are_filled():
+    """Strong J: the majority band [-J-2, -J+2] lies below the lead band [-2, 2].
+
+    Those states are bound states (no lead continuum); the complex contour must count
+    them: the density deep in a ferromagnetic chain is ~1 electron per site.
+    """
+    spins = np.tile([0.0, 0.0, 1.0], (20, 1))
+    neg = strip_negf(20, 1, J=4.5, mu=0.0)
+    res = neg.solve(spins)
+    n_mid = res.density[8:12]
+    np.testing.assert_allclose(n_mid, 1.0, atol=0.05)
+    # and the field is J * (n_up - n_down) along +z
+    assert np.all(res.fields[8:12, 2] > 0.9 * 4.5)
+
+
+# ------------------------------------------------------------------ symmetry and response
+@pytest.mark.parametrize("bias", [0.0, 0.3, -0.5])
+def test_uniform_ferromagnet_has_no_perpendicular_field(bias):
+    d = np.array([0.3, -0.5, 0.8]) / np.linalg.norm([0.3, -0.5, 0.8])
+    spins = np.tile(d, (2 * 8, 1))
+    neg = strip_negf(8, 2, J=1.0, mu=-0.5, kT=0.01, bias=bias)
+    h = neg(spins)
+    assert np.abs(np.sum(h * spins, axis=1)).min() > 0.1  # a sizeable parallel field
+    assert np.abs(perp(h, spins)).max() < 1e-9
+
+
+def test_nonequilibrium_field_is_linear_in_bias_and_odd():
+    """Nonequilibrium part dh(V) = h(V) - h(0) of the perpendicular field on a wall.
+
+    h(V) = J Tr[sigma (rho_eq(mu_<) + window)] and h(0) is the equilibrium field; the
+    ratio <dh(0.2), dh(0.1)> / |dh(0.1)|^2 is within 5% of 2 and dh(-0.1) ~ -dh(0.1).
+    kT = 0.1 smooths the Fabry-Perot resonances of the 24-site chain (spacing ~0.25); at
+    kT = 0 the same ratio is 1.56: V = 0.1 is then no longer small.
+    """
+    Lx = 24
+    spins = wall(Lx, width=3.0)
+    neg = strip_negf(Lx, 1, J=2.0, mu=-1.0, kT=0.1, tol=1e-9)
+    h0 = perp(neg(spins), spins)
+    dh = {}
+    for v in (0.1, 0.2, -0.1):
+        neg.bias = v
+        dh[v] = perp(neg(spins), spins) - h0
+    ref = np.sum(dh[0.1] ** 2)
+    assert np.sqrt(ref) > 1e-3  # a torque is there
+    ratio = np.sum(dh[0.2] * dh[0.1]) / ref
+    flip = np.sum(dh[-0.1] * dh[0.1]) / ref
+    assert abs(ratio - 2.0) < 0.1
+    assert flip < -0.9
+
+
+def test_quadrature_error_is_reported_and_controlled():
+    spins = wall(16)
+    loose = strip_negf(16, 1, J=2.0, mu=-1.0, bias=0.3, tol=1e-3, n_nodes=6)
+    tight = strip_negf(16, 1, J=2.0, mu=-1.0, bias=0.3, tol=1e-10)
+    h_loose, h_tight = loose(spins), tight(spins)
+    err = loose.last_error["contour"] + loose.last_error["window"]
+    assert 0 < err < 2e-3
+    assert np.abs(h_loose - h_tight).max() <= err  # the estimate bounds the true error
+    assert tight.last_nodes["contour"] > loose.last_nodes["contour"]
+
+
+def test_batch_and_result_shapes():
+    neg = strip_negf(5, 1, J=1.0, mu=-0.2, bias=0.2)
+    batch = np.stack([random_spins(5, k) for k in range(3)])
+    res = neg.solve(batch)
+    assert res.fields.shape == (3, 5, 3) and res.rho.shape == (3, 5, 2, 2)
+    assert np.all(np.isnan(res.energy))
+    np.testing.assert_allclose(res.fields[1], neg(batch[1]), atol=1e-12)
+    assert neg.name == "negf" and neg.attrs()["bias"] == 0.2
+
+
+# ------------------------------------------------------------------ bad input
+def test_bad_input_messages():
+    with pytest.raises(ValueError, match=r"W=0 must be an integer >= 1"):
+        strip_negf(8, 0)
+    with pytest.raises(ValueError, match=r"bias=0.2 needs leads=True"):
+        strip_negf(8, 1, bias=0.2, leads=False)
+    neg = strip_negf(8, 1, leads=False)
+    with pytest.raises(ValueError, match=r"bias=0.1 needs leads=True"):
+        neg.bias = 0.1
+    with pytest.raises(ValueError, match=r"t_lead=0.3 leaves no propagating lead mode at mu=-1"):
+        strip_negf(8, 1, mu=-1.0, t_lead=0.3)
+    with pytest.raises(ValueError, match=r"grand canonical"):
+        NEGF(SdHamiltonian(Lattice("strip", 4, 1, False)), Ensemble.canonical(0.5))
+    with pytest.raises(ValueError, match=r"periodic_y=True needs a strip width W >= 3"):
+        strip_negf(8, 2, periodic_y=True)
+    with pytest.raises(ValueError, match=r"window='x'"):
+        strip_negf(8, 1, window="x")
