@@ -1,0 +1,165 @@
+"""Order parameters, characteristic lengths and growth laws of spin textures.
+
+All functions accept one configuration (N, 3) or a stack (F, N, 3) and are vectorized
+over frames and sites.
+
+* Scalar chirality of the elementary triangles of the triangular lattice,
+  ``chi = S_i . (S_j x S_k)`` with (i, j, k) counter-clockwise; up triangles
+  ``(r, r + a1, r + a2)`` and down triangles ``(r + a1, r + a1 + a2, r + a2)``. The
+  tetrahedral state has ``chi = +-4 / (3 sqrt 3)`` on every triangle (uniform sign).
+* Characteristic length from the first moment of a structure factor around its
+  ordering wavevectors ``Q``: ``L = 2 pi / <|q - Q|>`` with
+  ``<|q - Q|> = sum_q |q - Q(q)| S(q) / sum_q S(q)``, ``Q(q)`` the ordering vector
+  (modulo reciprocal-lattice vectors) nearest to q, and the sum over q != Q restricted
+  to ``|q - Q| < q_cut``. Lengths are in units of the lattice constant.
+* Local ferromagnetic / antiferromagnetic order of the double-exchange model from the
+  nearest-neighbour correlation ``c_i = (1/z) sum_j S_i . S_j``.
+* Growth exponent: least-squares slope of ``log L`` vs ``log t`` over a time window,
+  per seed; the error bar is the standard error of the mean over seeds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mllg.analysis.structure import structure_factor
+from mllg.lattice import Lattice
+
+
+def triangle_chirality(lattice: Lattice, spins: NDArray) -> NDArray[np.float64]:
+    """Scalar chirality of every up and down triangle, shape (..., 2, N).
+
+    ``[..., 0, i]`` is the up triangle with lower-left corner at site i, ``[..., 1, i]``
+    the down triangle to its right.
+    """
+    if lattice.kind != "triangular":
+        raise ValueError(
+            f"scalar chirality of triangles needs a triangular lattice, not {lattice.kind!r}."
+        )
+    x, y = lattice.x, lattice.y
+    i = np.arange(lattice.N)
+    a1 = lattice.index(x + 1, y)
+    a2 = lattice.index(x, y + 1)
+    a12 = lattice.index(x + 1, y + 1)
+    s = np.asarray(spins, float)
+
+    def chi(p, q, r):
+        return np.einsum("...ia,...ia->...i", s[..., p, :], np.cross(s[..., q, :], s[..., r, :]))
+
+    return np.stack([chi(i, a1, a2), chi(a1, a12, a2)], axis=-2)
+
+
+def site_chirality(lattice: Lattice, spins: NDArray) -> NDArray[np.float64]:
+    """Chirality per site: mean of its up and down triangle, shape (..., N)."""
+    return triangle_chirality(lattice, spins).mean(axis=-2)
+
+
+def nn_correlation(lattice: Lattice, spins: NDArray) -> NDArray[np.float64]:
+    """Local nearest-neighbour correlation ``c_i = (1/z) sum_{j in nn(i)} S_i . S_j``, (..., N)."""
+    nb = lattice.shells(1.0)[0].neighbours
+    s = np.asarray(spins, float)
+    valid = nb >= 0
+    dots = np.einsum("...ia,...ika->...ik", s, s[..., np.where(valid, nb, 0), :])
+    return np.where(valid, dots, 0.0).sum(-1) / np.maximum(valid.sum(-1), 1)
+
+
+def ferromagnetic_fraction(lattice: Lattice, spins: NDArray, threshold: float = 0.0) -> NDArray:
+    """Fraction of sites with ferromagnetic local order, ``c_i > threshold``, shape (...)."""
+    return (nn_correlation(lattice, spins) > threshold).mean(-1)
+
+
+def _distance_to_points(lattice: Lattice, points: NDArray) -> NDArray[np.float64]:
+    """|q - Q| for every grid q to the nearest of ``points`` modulo the reciprocal lattice."""
+    k = lattice.kgrid()
+    b = lattice.reciprocal
+    shifts = np.array([(m, n) for m in (-1, 0, 1) for n in (-1, 0, 1)]) @ b
+    images = (np.asarray(points, float)[:, None, :] + shifts[None]).reshape(-1, 2)
+    return np.min(np.linalg.norm(k[:, None, :] - images[None], axis=-1), axis=1)
+
+
+def characteristic_length(
+    lattice: Lattice,
+    sq: NDArray,
+    points: NDArray,
+    q_cut: float | None = None,
+) -> NDArray[np.float64]:
+    """Domain size ``L = 2 pi / <|q - Q|>`` from a structure factor on the finite grid.
+
+    Parameters
+    ----------
+    lattice : periodic lattice of the structure factor.
+    sq : (..., N) structure factor in ``lattice.kgrid()`` order.
+    points : (n, 2) Cartesian ordering wavevectors Q.
+    q_cut : only wavevectors with ``0 < |q - Q| < q_cut`` enter the moment (default:
+        half the distance between distinct ordering vectors or |b1| / 4).
+
+    Returns
+    -------
+    L : (...) characteristic length; ``inf`` when all weight sits exactly at Q.
+    """
+    dq = _distance_to_points(lattice, points)
+    if q_cut is None:
+        q_cut = np.linalg.norm(lattice.reciprocal[0]) / 4
+    mask = (dq > 1e-9) & (dq < q_cut)
+    total = np.asarray(sq)[..., (dq < q_cut)].sum(-1)
+    first = (np.asarray(sq)[..., mask] * dq[mask]).sum(-1)
+    ordered = first <= 1e-12 * total
+    return np.where(ordered, np.inf, 2 * np.pi * total / np.where(ordered, 1.0, first))
+
+
+def spin_domain_length(lattice: Lattice, spins: NDArray, point: str) -> NDArray[np.float64]:
+    """Characteristic length of spin order around the high-symmetry points ``point``."""
+    return characteristic_length(
+        lattice, structure_factor(lattice, spins), lattice.high_symmetry_points()[point]
+    )
+
+
+def chiral_domain_length(lattice: Lattice, spins: NDArray) -> NDArray[np.float64]:
+    """Chiral (Z2) domain size from the structure factor of the site chirality at q = 0."""
+    chi = site_chirality(lattice, spins)
+    grid = chi.reshape(chi.shape[:-1] + (lattice.Ly, lattice.Lx))
+    s_chi = (np.abs(np.fft.fft2(grid, axes=(-2, -1))) ** 2).reshape(chi.shape) / lattice.N
+    return characteristic_length(lattice, s_chi, np.zeros((1, 2)))
+
+
+def fit_growth_exponent(
+    time: NDArray, lengths: NDArray, t_min: float, t_max: float
+) -> dict[str, float]:
+    """Fit ``L(t) ~ t^n`` on ``t_min <= t <= t_max`` for each seed.
+
+    Parameters
+    ----------
+    time : (T,) times, > 0 in the window.
+    lengths : (n_seeds, T) or (T,) characteristic lengths.
+
+    Returns
+    -------
+    dict with ``exponent`` (mean over seeds), ``stderr`` (standard error over seeds; the
+    fit residual error when there is one seed), ``n_seeds`` and ``exponent_of_mean``
+    (slope of the seed-averaged log L).
+    """
+    t = np.asarray(time, float)
+    L = np.atleast_2d(np.asarray(lengths, float))
+    sel = (t >= t_min) & (t <= t_max) & (t > 0)
+    if sel.sum() < 3:
+        raise ValueError(f"the window [{t_min}, {t_max}] holds {sel.sum()} times; need >= 3.")
+    x = np.log(t[sel])
+    y = np.log(L[:, sel])
+    if not np.all(np.isfinite(y)):
+        raise ValueError("lengths must be finite and positive inside the fit window.")
+    xc = x - x.mean()
+    slopes = (y - y.mean(1, keepdims=True)) @ xc / (xc @ xc)
+    mean_y = y.mean(0)
+    slope_mean = float((mean_y - mean_y.mean()) @ xc / (xc @ xc))
+    if L.shape[0] > 1:
+        err = float(slopes.std(ddof=1) / np.sqrt(L.shape[0]))
+    else:
+        resid = y[0] - y[0].mean() - slopes[0] * xc
+        err = float(np.sqrt(resid @ resid / (x.size - 2) / (xc @ xc)))
+    return {
+        "exponent": float(slopes.mean()),
+        "stderr": err,
+        "n_seeds": int(L.shape[0]),
+        "exponent_of_mean": slope_mean,
+    }
