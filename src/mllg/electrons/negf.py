@@ -293,6 +293,31 @@ def tags_of(sites) -> NDArray[np.int64]:
 
 
 # ---------------------------------------------------------------------------- RGF
+def _inv(a: NDArray) -> NDArray[np.complex128]:
+    """Batched inverse; closed form for 2x2 blocks (a chain), LAPACK otherwise."""
+    if a.shape[-1] != 2:
+        return np.linalg.inv(a)
+    det = a[..., 0, 0] * a[..., 1, 1] - a[..., 0, 1] * a[..., 1, 0]
+    out = np.empty_like(a)
+    out[..., 0, 0] = a[..., 1, 1] / det
+    out[..., 1, 1] = a[..., 0, 0] / det
+    out[..., 0, 1] = -a[..., 0, 1] / det
+    out[..., 1, 0] = -a[..., 1, 0] / det
+    return out
+
+
+def _mm(a: NDArray, b: NDArray) -> NDArray[np.complex128]:
+    """Batched matrix product; closed form for 2x2 blocks."""
+    if a.shape[-1] != 2:
+        return a @ b
+    a, b = np.broadcast_arrays(a, b)
+    out = np.empty(a.shape, complex)
+    for i in (0, 1):
+        for j in (0, 1):
+            out[..., i, j] = a[..., i, 0] * b[..., 0, j] + a[..., i, 1] * b[..., 1, j]
+    return out
+
+
 def rgf(
     z: NDArray,
     diag: NDArray,
@@ -302,6 +327,13 @@ def rgf(
     columns: tuple[bool, bool] = (False, False),
 ) -> tuple[NDArray, NDArray | None, NDArray | None]:
     """Recursive Green's function of a block-tridiagonal chain of M slices.
+
+    Left-connected ``g^L_s = [z - H_ss - H_{s,s-1} g^L_{s-1} H_{s-1,s}]^{-1}`` (with
+    ``Sigma_L`` on slice 0), right-connected ``g^R_s`` likewise from the right, then
+    ``G_ss = [z - H_ss - Sigma^<_s - Sigma^>_s]^{-1}``, ``G_{s+1,0} = g^R_{s+1} H_{s+1,s}
+    G_{s,0}`` and ``G_{s-1,M-1} = g^L_{s-1} H_{s-1,s} G_{s,M-1}``. Cost ``O(M m^3)`` per
+    energy, vectorized over energies. Couplings proportional to the identity (nearest-
+    neighbour hopping along x) take a scalar fast path.
 
     Parameters
     ----------
@@ -313,38 +345,61 @@ def rgf(
 
     Returns
     -------
-    gdiag : (nE, M, m, m) diagonal blocks ``G_ss``; and the two columns or None.
+    gdiag : (nE, M, m, m) diagonal blocks ``G_ss``; and the two columns (nE, M, m, m) or None.
     """
     z = np.asarray(z, complex)
     n_e, (n_s, m, _) = z.size, diag.shape
-    zi = z[:, None, None] * np.eye(m)
-    inv = np.linalg.inv
+    eye = np.eye(m)
+    zi = z[:, None, None] * eye
+    c = coup[:, 0, 0]
+    scalar = np.allclose(coup, c[:, None, None] * eye, rtol=0, atol=0)
     cd = np.conj(np.swapaxes(coup, -1, -2))  # H_{s+1,s}
+
+    def left_self(s: int, g: NDArray) -> NDArray:  # H_{s,s-1} g H_{s-1,s}
+        return abs(c[s - 1]) ** 2 * g if scalar else cd[s - 1] @ g @ coup[s - 1]
+
+    def right_self(s: int, g: NDArray) -> NDArray:  # H_{s,s+1} g H_{s+1,s}
+        return abs(c[s]) ** 2 * g if scalar else coup[s] @ g @ cd[s]
+
     gl = np.empty((n_s, n_e, m, m), complex)
     gr = np.empty((n_s, n_e, m, m), complex)
-    gl[0] = inv(zi - diag[0] - sigma_l)
+    zd = zi[None] - diag[:, None]  # (M, nE, m, m)
+    gl[0] = _inv(zd[0] - sigma_l)
     for s in range(1, n_s):
-        gl[s] = inv(zi - diag[s] - cd[s - 1] @ gl[s - 1] @ coup[s - 1])
-    gr[-1] = inv(zi - diag[-1] - sigma_r)
+        gl[s] = _inv(zd[s] - left_self(s, gl[s - 1]))
+    gr[-1] = _inv(zd[-1] - sigma_r)
     for s in range(n_s - 2, -1, -1):
-        gr[s] = inv(zi - diag[s] - coup[s] @ gr[s + 1] @ cd[s])
-    # G_ss = [g^L_s^{-1} - H_{s,s+1} g^R_{s+1} H_{s+1,s}]^{-1}
-    gdiag = np.empty_like(gl)
-    gdiag[-1] = inv(inv(gl[-1]) - sigma_r)  # g^L_{M-1} lacks Sigma_R
-    sig_right = coup[:, None] @ gr[1:] @ cd[:, None]
-    gdiag[:-1] = inv(inv(gl[:-1]) - sig_right)
+        gr[s] = _inv(zd[s] - right_self(s, gr[s + 1]))
+    # G_ss = [z - H_ss - Sigma^<_s - Sigma^>_s]^{-1}
+    a = zd.copy()
+    a[0] -= sigma_l
+    a[-1] -= sigma_r
+    if scalar:
+        w = np.abs(c)[:, None, None, None] ** 2
+        a[1:] -= w * gl[:-1]
+        a[:-1] -= w * gr[1:]
+    else:
+        a[1:] -= cd[:, None] @ gl[:-1] @ coup[:, None]
+        a[:-1] -= coup[:, None] @ gr[1:] @ cd[:, None]
+    gdiag = _inv(a)
     col_l = col_r = None
     if columns[0]:
         col_l = np.empty_like(gl)
         col_l[0] = gdiag[0]
         for s in range(n_s - 1):  # G_{s+1,0} = g^R_{s+1} H_{s+1,s} G_{s,0}
-            col_l[s + 1] = gr[s + 1] @ cd[s] @ col_l[s]
+            if scalar:
+                col_l[s + 1] = np.conj(c[s]) * _mm(gr[s + 1], col_l[s])
+            else:
+                col_l[s + 1] = gr[s + 1] @ cd[s] @ col_l[s]
         col_l = np.swapaxes(col_l, 0, 1)
     if columns[1]:
         col_r = np.empty_like(gl)
         col_r[-1] = gdiag[-1]
         for s in range(n_s - 1, 0, -1):  # G_{s-1,M-1} = g^L_{s-1} H_{s-1,s} G_{s,M-1}
-            col_r[s - 1] = gl[s - 1] @ coup[s - 1] @ col_r[s]
+            if scalar:
+                col_r[s - 1] = c[s - 1] * _mm(gl[s - 1], col_r[s])
+            else:
+                col_r[s - 1] = gl[s - 1] @ coup[s - 1] @ col_r[s]
         col_r = np.swapaxes(col_r, 0, 1)
     return np.swapaxes(gdiag, 0, 1), col_l, col_r
 
@@ -468,6 +523,7 @@ class _NEGFBase:
         self.max_nodes = int(max_nodes)
         self.last_error: dict[str, float] = {}
         self.last_nodes: dict[str, int] = {}
+        self._panels: dict[tuple, list] = {}
 
     # -- parameters
     @property
@@ -523,7 +579,9 @@ class _NEGFBase:
         def herm(x: NDArray) -> NDArray:
             return 0.5j / np.pi * (x - np.conj(np.swapaxes(x, -1, -2)))
 
-        x, err = self._adaptive(segments, lambda z: self._eq_blocks(spins, z), herm, "contour")
+        x, err = self._adaptive(
+            segments, lambda z: self._eq_blocks(spins, z), herm, "contour", key=(mu, self.kT)
+        )
         if poles.size:
             x = x + (-2j * np.pi * self.kT) * self._eq_blocks(spins, poles).sum(axis=0)
         return herm(x), err
@@ -552,10 +610,16 @@ class _NEGFBase:
 
         segments = [Segment.real_panel(a, b, df) for a, b in _cuts(lo, hi, breaks)]
         return self._adaptive(
-            segments, lambda z: self._window_blocks(spins, z.real, high), None, "window"
+            segments,
+            lambda z: self._window_blocks(spins, z.real, high),
+            None,
+            "window",
+            key=(m_lo, m_hi, self.kT),
         )
 
-    def _adaptive(self, segments, evaluate, post, label: str) -> tuple[NDArray, float]:
+    def _adaptive(
+        self, segments, evaluate, post, label: str, key: tuple = ()
+    ) -> tuple[NDArray, float]:
         """Adaptive composite Gauss–Legendre over the parameter intervals of ``segments``.
 
         Every panel is integrated with ``n`` and ``n // 2`` nodes; the difference of the
@@ -563,12 +627,18 @@ class _NEGFBase:
         whose error exceeds ``tol`` times their share of the parameter length are
         halved; all panels of one sweep are evaluated in one vectorized call. Returns the
         integral (before ``post``) and the summed error estimate of the accepted panels.
+
+        Warm start: the accepted panels of the previous call with the same ``label`` and
+        ``key`` (same chemical potentials and kT) are the starting panels, so along an LLG
+        trajectory most calls need a single vectorized sweep.
         """
         n = self.n_nodes
         s_f, w_f = _gauss_legendre(n)
         s_c, w_c = _gauss_legendre(max(2, n // 2))
         total_len = float(len(segments))
-        active = [(k, 0.0, 1.0) for k in range(len(segments))]
+        cache_key = (label, key, n, len(segments))
+        active = list(self._panels.get(cache_key, [(k, 0.0, 1.0) for k in range(len(segments))]))
+        accepted = []
         acc = 0.0
         err_sum = 0.0
         used = 0
@@ -595,11 +665,13 @@ class _NEGFBase:
                 if err <= budget or used > self.max_nodes or (b - a) < 1e-12:
                     acc = acc + fine
                     err_sum += err
+                    accepted.append((k, a, b))
                 else:
                     mid = 0.5 * (a + b)
                     new_active += [(k, a, mid), (k, mid, b)]
             active = new_active
         self.last_nodes[label] = used
+        self._panels[cache_key] = sorted(accepted)
         if err_sum > self.tol:
             warnings.warn(
                 f"NEGF {label} integral not converged: estimated field error {err_sum:.2e} > "
@@ -873,7 +945,7 @@ class NEGF(_NEGFBase):
         )  # fmt: skip
         col = col_l if lead == 0 else col_r
         gamma = 1j * (sig - np.conj(np.swapaxes(sig, -1, -2)))
-        a = col @ gamma[:, None] @ np.conj(np.swapaxes(col, -1, -2))
+        a = _mm(_mm(col, gamma[:, None]), np.conj(np.swapaxes(col, -1, -2)))
         return self._blocks_of(a)
 
     def _window_kwant(self, spins: NDArray, e: NDArray, lead: int) -> NDArray[np.complex128]:
