@@ -72,3 +72,46 @@ def test_relax_study_writes_contract_outputs(tmp_path):
     assert json.loads((tmp_path / "s.json").read_text()) == out
     assert (tmp_path / "f.png").stat().st_size > 10_000
     assert np.all(np.diff(ds["energy"].values) < 0)  # damped, T = 0: energy decreases
+
+
+RELAX_SCRIPT = """
+import sys
+from mllg.studies import relax
+cfg = dict(lattice="square", L=6, J=3.0, filling=0.4, alpha=0.3, dt=0.05, kT_bath=0.3,
+           n_steps=1200, save_every=4, seed=5)
+relax(cfg, sys.argv[1] + "/t.zarr", sys.argv[1] + "/f.png", sys.argv[1] + "/s.json")
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_then_resume_gives_identical_frames(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def start(out):
+        out.mkdir(exist_ok=True)
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        return subprocess.Popen([sys.executable, "-c", RELAX_SCRIPT, str(out)], env=env)
+
+    full = start(tmp_path / "full")
+    assert full.wait(timeout=600) == 0
+    rng = np.random.default_rng(0)
+    cut = tmp_path / "cut"
+    kills = 0
+    for _ in range(4):
+        proc = start(cut)
+        time.sleep(rng.uniform(2.5, 6.0))  # start-up takes ~2 s, the run ~10-20 s
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            kills += 1
+    assert kills >= 2
+    assert start(cut).wait(timeout=600) == 0
+    a, b = open_store(tmp_path / "full" / "t.zarr"), open_store(cut / "t.zarr")
+    assert a.sizes["frame"] == b.sizes["frame"] == 301
+    np.testing.assert_array_equal(a["step"].values, b["step"].values)
+    np.testing.assert_array_equal(a["spins"].values, b["spins"].values)
+    np.testing.assert_array_equal(a["fields"].values, b["fields"].values)

@@ -219,8 +219,14 @@ class TrajectoryWriter:
         group = zarr.open_group(self.path, mode="r+", zarr_format=3)
         group.attrs.update(_jsonable(attrs))
 
-    def append(self, **variables: NDArray) -> None:
-        """Append frames; arrays carry a leading frame axis (one or more frames)."""
+    def append(self, attrs: Mapping[str, Any] | None = None, **variables: NDArray) -> None:
+        """Append frames (arrays with a leading frame axis), then commit them.
+
+        The data are written first, straight into the zarr arrays; ``n_frames`` and the
+        optional ``attrs`` (e.g. the state of a random generator that belongs to the last
+        frame) are written together afterwards, in one metadata update, so a crash at any
+        point leaves the store at its previous committed frame.
+        """
         ds = make_dataset(self.lattice, self.attrs, **variables)
         n_new = ds.sizes["frame"]
         if self.n_frames == 0:
@@ -229,11 +235,17 @@ class TrajectoryWriter:
                 self.path, mode="w", zarr_format=3, consolidated=False, encoding=_encoding(ds, 1)
             )
         else:
-            ds.drop_vars(["x", "y", "vec"]).to_zarr(
-                self.path, append_dim="frame", zarr_format=3, consolidated=False
-            )
+            group = zarr.open_group(self.path, mode="r+", zarr_format=3)
+            stored = {name for name, arr in group.arrays() if "frame" in _dims(arr)}
+            if stored != set(variables):
+                raise ValueError(
+                    f"append got variables {sorted(variables)} but the store at {self.path} "
+                    f"holds {sorted(stored)}."
+                )
+            for name, value in variables.items():
+                group[name].append(np.asarray(value, dtype=group[name].dtype), axis=0)
         self.n_frames += n_new
-        self.set_attrs(n_frames=self.n_frames)
+        self.set_attrs(n_frames=self.n_frames, **(attrs or {}))
 
     def last_frame(self) -> xr.Dataset:
         """The last complete frame (loaded), for resuming a run."""

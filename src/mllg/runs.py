@@ -76,8 +76,8 @@ def run_llg(
             energy=np.array([frame.energy]),
             time=np.array([frame.time]),
             step=np.array([frame.step], dtype=np.int64),
+            attrs={"rng_state": json.dumps(llg.rng.bit_generator.state)},
         )
-        writer.set_attrs(rng_state=json.dumps(llg.rng.bit_generator.state))
         if bar is not None:
             bar.n = frame.step
             bar.refresh()
