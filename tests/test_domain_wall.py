@@ -1,0 +1,57 @@
+"""Domain-wall texture, fit and velocity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mllg.analysis.domain_wall import (
+    domain_wall,
+    fit_domain_wall,
+    wall_positions,
+    wall_velocity,
+)
+from mllg.lattice import Lattice
+
+
+def test_texture_is_unit_and_has_tanh_profile():
+    lat = Lattice("strip", 40, 3, periodic_y=False)
+    s = domain_wall(lat, centre=17.3, width=2.5, phi=0.4)
+    np.testing.assert_allclose(np.linalg.norm(s, axis=1), 1.0)
+    np.testing.assert_allclose(s[:, 2], -np.tanh((lat.x - 17.3) / 2.5), atol=1e-12)
+    centre = np.argmin(np.abs(s[:40, 2]))
+    assert abs(np.arctan2(s[centre, 1], s[centre, 0]) - 0.4) < 1e-12
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_fit_recovers_position_width_sign_and_tilt(sign):
+    lat = Lattice("strip", 64, 2, periodic_y=False)
+    s = domain_wall(lat, centre=30.37, width=3.7, phi=-0.8, sign=sign)
+    fit = fit_domain_wall(s, lat)
+    assert abs(fit.position - 30.37) < 1e-6 and abs(fit.width - 3.7) < 1e-6
+    assert fit.sign == sign and fit.rms < 1e-8
+    assert abs(fit.phi + 0.8) < 1e-6
+
+
+def test_fit_with_noise_and_positions_and_velocity():
+    lat = Lattice("strip", 64, 1, periodic_y=False)
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 50, 11)
+    frames = []
+    for ti in t:
+        s = domain_wall(lat, centre=20 + 0.3 * ti, width=3.0) + 0.02 * rng.normal(size=(64, 3))
+        frames.append(s / np.linalg.norm(s, axis=1, keepdims=True))
+    x = wall_positions(np.array(frames), lat)
+    np.testing.assert_allclose(x, 20 + 0.3 * t, atol=0.1)
+    v, dv = wall_velocity(t, x)
+    assert abs(v - 0.3) < 3 * dv + 1e-3 and dv < 0.01
+
+
+def test_bad_input():
+    lat = Lattice("strip", 16, 1, periodic_y=False)
+    with pytest.raises(ValueError, match="no 180 deg domain wall"):
+        fit_domain_wall(np.tile([0, 0, 1.0], (16, 1)), lat)
+    with pytest.raises(ValueError, match="width=-1"):
+        domain_wall(lat, width=-1)
+    with pytest.raises(ValueError, match="need >= 3 frames"):
+        wall_velocity([0, 1], [0, 1])
