@@ -84,3 +84,19 @@ def test_growth_exponent_recovers_power_law(rng):
     assert one["exponent"] == pytest.approx(1.0) and one["stderr"] < 1e-10
     with pytest.raises(ValueError, match="window"):
         fit_growth_exponent(t, seeds, 2000, 3000)
+
+
+def test_figures_are_written(tmp_path):
+    from mllg.plotting import plot_growth, plot_series, plot_structure_factor, plot_texture
+
+    lat = make_lattice("triangular", 12)
+    s = tx.tetrahedral(lat)
+    plot_texture(lat, s, tmp_path / "chi.png", colour="chirality")
+    plot_structure_factor(lat, structure_factor(lat, s), tmp_path / "sq.png")
+    t = np.geomspace(1, 100, 10)
+    plot_growth(t, np.array([t**0.5, 1.1 * t**0.5]), tmp_path / "g.png")
+    plot_series({"V=0.1": (t, 0.1 * t)}, tmp_path / "x.png", "t", "X")
+    for name in ("chi", "sq", "g", "x"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 5_000
+    with pytest.raises(ValueError, match="colour"):
+        plot_texture(lat, s, tmp_path / "bad.png", colour="hue")
