@@ -1,0 +1,187 @@
+"""Invariance, sensitivity and group-theory checks of the descriptors."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from mllg.descriptors import (
+    DescriptorConfig,
+    cartesian_ops,
+    invariant_tensors,
+    irreps,
+    make_descriptor,
+)
+from mllg.lattice import make_lattice
+from mllg.textures import random_spins, tetrahedral, three_sublattice_120
+
+LATTICES = [
+    ("triangular", 6, 6, True),
+    ("square", 6, 6, True),
+    ("strip", 7, 6, True),
+    ("strip", 7, 5, False),
+]
+
+
+def _desc(lat, **kw):
+    return make_descriptor(lat, DescriptorConfig(**kw)).double()
+
+
+def _g(desc, spins):
+    return desc(torch.as_tensor(spins, dtype=torch.float64)).numpy()
+
+
+def _group_table(lat):
+    ops = lat.point_group
+    table = np.zeros((len(ops), len(ops)), dtype=int)
+    for a, ga in enumerate(ops):
+        for b, gb in enumerate(ops):
+            table[a, b] = next(c for c, gc in enumerate(ops) if np.array_equal(ga @ gb, gc))
+    return table
+
+
+@pytest.mark.parametrize("kind", ["triangular", "square", "strip"])
+def test_irreps_are_orthogonal_irreducible_homomorphisms(kind):
+    lat = make_lattice(kind, 6, 6)
+    reps = irreps(lat)
+    cart = cartesian_ops(lat)
+    assert np.allclose(np.einsum("gab,gcb->gac", cart, cart), np.eye(2))
+    table = _group_table(lat)
+    n_g = len(lat.point_group)
+    assert sum(d.shape[1] ** 2 for d in reps.values()) == n_g
+    chars = np.array([np.trace(d, axis1=1, axis2=2) for d in reps.values()])
+    assert np.allclose(chars @ chars.T / n_g, np.eye(len(reps)))  # Schur orthogonality
+    for d in reps.values():
+        prod = np.einsum("aij,bjk->abik", d, d)
+        assert np.allclose(prod, d[table])
+    t = invariant_tensors([reps["A2"], reps["A2"]])
+    assert t.shape == (1, 1, 1)
+
+
+def test_descriptor_sizes_and_dtypes():
+    lat = make_lattice("triangular", 6, 6)
+    d = make_descriptor(lat, DescriptorConfig(r_cut=2.0))
+    # 18 centre bonds + 36 nearest-neighbour bonds + 24 elementary triangles in a 19-site hexagon.
+    assert d.n_objects == 78
+    s = random_spins(lat.N, 0)
+    for dtype in (torch.float32, torch.float64):
+        g = d(torch.as_tensor(s, dtype=dtype))
+        assert g.dtype == dtype and g.shape == (lat.N, d.n_features)
+    assert (
+        d.multiplicity["E1"] * 2
+        + d.multiplicity["E2"] * 2
+        + sum(d.multiplicity[n] for n in ("A1", "A2", "B1", "B2"))
+        == d.n_objects
+    )
+
+
+@pytest.mark.parametrize("kind,lx,ly,py", LATTICES)
+@pytest.mark.parametrize("dkind", ["bispectrum", "plain"])
+def test_spin_rotation_and_translation_invariance(kind, lx, ly, py, dkind, rng):
+    lat = make_lattice(kind, lx, ly, periodic_y=py)
+    desc = _desc(lat, kind=dkind, r_cut=2.0)
+    s = random_spins(lat.N, rng)
+    g0 = _g(desc, s)
+    for seed in range(3):
+        rot = Rotation.random(random_state=seed).as_matrix()
+        assert np.allclose(_g(desc, s @ rot.T), g0, atol=1e-10, rtol=0)
+    # translation by one lattice vector along every periodic direction
+    if lat.periodic[1]:
+        x, y = lat.x, lat.y
+        shifted = lat.index(x, y + 1)  # S'[i + a2] = S[i]
+        s2 = np.empty_like(s)
+        s2[shifted] = s
+        assert np.allclose(_g(desc, s2)[shifted], g0, atol=1e-10, rtol=0)
+    if lat.periodic[0]:
+        shifted = lat.index(lat.x + 2, lat.y)
+        s2 = np.empty_like(s)
+        s2[shifted] = s
+        assert np.allclose(_g(desc, s2)[shifted], g0, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("kind,lx,ly,py", LATTICES)
+@pytest.mark.parametrize("r_cut", [2.0, 3.0])
+def test_point_group_invariance(kind, lx, ly, py, r_cut, rng):
+    lat = make_lattice(kind, lx, ly, periodic_y=py)
+    desc = _desc(lat, r_cut=r_cut)
+    s = random_spins(lat.N, rng)
+    g0 = _g(desc, s)
+    centre = lat.index(lx // 2, ly // 2)
+    for op in lat.point_group:
+        perm = lat.site_permutation(op, centre)
+        assert (perm >= 0).all() and len(set(perm)) == lat.N
+        s2 = np.empty_like(s)
+        s2[perm] = s
+        g2 = _g(desc, s2)
+        if kind == "strip" and not py:
+            assert np.allclose(g2[centre], g0[centre], atol=1e-10, rtol=0)
+        else:  # bijection of the torus: every site maps onto its image
+            assert np.allclose(g2[perm], g0, atol=1e-10, rtol=0)
+
+
+def test_plain_descriptor_is_not_point_group_invariant(rng):
+    lat = make_lattice("triangular", 6, 6)
+    desc = _desc(lat, kind="plain")
+    s = random_spins(lat.N, rng)
+    perm = lat.site_permutation(lat.point_group[1], 0)
+    s2 = np.empty_like(s)
+    s2[perm] = s
+    assert not np.allclose(_g(desc, s2)[0], _g(desc, s)[0], atol=1e-3)
+
+
+def test_sensitivity_to_chirality_and_order(rng):
+    lat = make_lattice("triangular", 6, 6)
+    desc = _desc(lat)
+    no_chi = _desc(lat, chirality=False)
+    # Reversing every spin keeps all bonds and flips every chirality; for a generic state
+    # no point-group operation undoes that, so the descriptors must differ.
+    s = random_spins(lat.N, rng)
+    assert np.abs(_g(desc, s) - _g(desc, -s)).max(axis=1).min() > 1e-3
+    assert np.allclose(_g(no_chi, s), _g(no_chi, -s), atol=1e-12)
+    # A local chirality flip (domain of opposite chirality) inside a tetrahedral state.
+    plus = tetrahedral(lat, 1)
+    mixed = plus.copy()
+    mixed[lat.x >= 3] *= -1  # right half: opposite chirality, same bonds inside each half
+    assert np.abs(_g(desc, plus) - _g(desc, mixed)).max() > 0.1
+    # The uniform states of opposite chirality are mirror images of each other (no
+    # spin-orbit coupling: spatial mirrors act on positions only), hence equivalent.
+    assert np.allclose(_g(desc, plus), _g(desc, tetrahedral(lat, -1)), atol=1e-10)
+    g120 = _g(desc, three_sublattice_120(lat))
+    assert np.abs(g120[0] - _g(desc, plus)[0]).max() > 0.1
+    # every site of an ordered state has the same environment (up to symmetry)
+    assert np.allclose(_g(desc, plus), _g(desc, plus)[0], atol=1e-10)
+    assert np.allclose(g120, g120[0], atol=1e-10)
+
+
+def test_sensitivity_to_small_local_change(rng):
+    """Generic environments related by no symmetry get different descriptors."""
+    lat = make_lattice("square", 6, 6)
+    desc = _desc(lat)
+    s = random_spins(lat.N, rng)
+    g0 = _g(desc, s)
+    for site in (1, lat.index(1, 1), lat.index(0, 2)):
+        s2 = s.copy()
+        s2[site] = random_spins(1, rng)[0]
+        assert np.abs(_g(desc, s2)[0] - g0[0]).max() > 1e-4
+
+
+def test_descriptor_is_differentiable(rng):
+    lat = make_lattice("triangular", 6, 6)
+    desc = _desc(lat)
+    s = torch.as_tensor(random_spins(lat.N, rng), dtype=torch.float64).requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: desc(x[None])[0, 0, ::17], (s,))
+
+
+def test_bad_inputs():
+    lat = make_lattice("square", 4, 4)
+    with pytest.raises(ValueError, match="descriptor kind"):
+        DescriptorConfig(kind="soap")
+    with pytest.raises(ValueError, match="r_cut"):
+        DescriptorConfig(r_cut=0.5)
+    with pytest.raises(ValueError, match="unknown descriptor keys"):
+        DescriptorConfig.from_dict({"rcut": 2})
+    desc = make_descriptor(lat)
+    with pytest.raises(ValueError, match="sites but the lattice has 16"):
+        desc(torch.zeros(2, 9, 3))
+    with pytest.raises(ValueError, match="spins must have shape"):
+        desc(torch.zeros(2, 16, 2))
