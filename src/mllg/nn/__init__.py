@@ -1,0 +1,49 @@
+"""Behler–Parrinello models of exchange fields: models, export, training, evaluation.
+
+See :mod:`mllg.nn.model` (conservative and generalized-potential models, export,
+field provider, committee) and :mod:`mllg.nn.training` (Lightning training, metrics).
+"""
+
+from mllg.nn.model import (
+    BPModel,
+    Committee,
+    MLFieldProvider,
+    ModelConfig,
+    lead_encoding,
+    load_model,
+    save_model,
+)
+from mllg.nn.training import (
+    FieldData,
+    FieldDataModule,
+    FieldRegression,
+    TrainConfig,
+    evaluate,
+    field_metrics,
+    fit_normalization,
+    load_field_data,
+    model_from_checkpoint,
+    parity_plot,
+    train,
+)
+
+__all__ = [
+    "BPModel",
+    "Committee",
+    "FieldData",
+    "FieldDataModule",
+    "FieldRegression",
+    "MLFieldProvider",
+    "ModelConfig",
+    "TrainConfig",
+    "evaluate",
+    "field_metrics",
+    "fit_normalization",
+    "lead_encoding",
+    "load_field_data",
+    "load_model",
+    "model_from_checkpoint",
+    "parity_plot",
+    "save_model",
+    "train",
+]

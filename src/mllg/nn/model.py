@@ -1,0 +1,338 @@
+"""Behler–Parrinello (BP) models of the exchange field, export/import and field providers.
+
+Conservative model (equilibrium systems)::
+
+    E = sum_i eps(G_i),        h_i = - dE / dS_i
+
+Generalized potential (driven systems; Zhang & Chern, npj Comput. Mater. 9, 32 (2023)):
+the network gives two scalars per site, ``a_i`` and ``b_i``, ``E_A = sum_i a_i``,
+``E_B = sum_i b_i`` and::
+
+    h_i = - dE_A / dS_i + S_i x ( - dE_B / dS_i )
+
+Units: energies and fields in units of the hopping t (spins are dimensionless unit
+vectors). The gradients are taken with respect to the unconstrained 3-vectors S_i; only
+the components perpendicular to S_i are physical (they are what the loss and the
+metrics use).
+
+Normalization is part of the model (buffers in the state dict): descriptor features are
+standardized, ``x = (G - mean) / std``, and the network output is scaled,
+``eps_i = energy_scale * net(x) + energy_shift``. For a strip with ``lead_columns = n``
+every site also gets ``2 n`` inputs, the one-hot encoding of its distance (in columns)
+to the left and to the right lead when that distance is below ``n`` (zero in the bulk).
+
+Export (:func:`save_model`) writes ``config.json`` and ``weights.pt`` (a plain state dict);
+:func:`load_model` reads them with ``torch.load(weights_only=True)`` so no pickled code
+runs, and rebuilds the descriptor for any lattice of the same kind (locality: a model
+trained on 12x12 runs on 100x100).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+import mllg
+from mllg.descriptors import DescriptorConfig, make_descriptor
+from mllg.lattice import Lattice
+
+POTENTIALS = ("conservative", "generalized")
+ACTIVATIONS = {"silu": torch.nn.SiLU, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a BP model.
+
+    Parameters
+    ----------
+    descriptor : dict
+        :class:`mllg.descriptors.DescriptorConfig` fields.
+    hidden : tuple of int
+        Widths of the hidden layers of the site network.
+    activation : {"silu", "tanh", "relu"}
+        Smooth activations (SiLU, tanh) give smooth fields.
+    potential : {"conservative", "generalized"}
+    lead_columns : int
+        Strip only: number of columns next to each lead that get a distance encoding.
+    dtype : {"float64", "float32"}
+    """
+
+    descriptor: dict = field(default_factory=lambda: DescriptorConfig().to_dict())
+    hidden: tuple[int, ...] = (64, 64)
+    activation: str = "silu"
+    potential: str = "conservative"
+    lead_columns: int = 0
+    dtype: str = "float64"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        DescriptorConfig.from_dict(self.descriptor)
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"activation={self.activation!r} is not allowed; use one of {tuple(ACTIVATIONS)}."
+            )
+        if self.potential not in POTENTIALS:
+            raise ValueError(
+                f"potential={self.potential!r} is not allowed; use one of {POTENTIALS}."
+            )
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype={self.dtype!r} is not allowed; use one of {tuple(DTYPES)}.")
+        if self.lead_columns < 0 or any(h < 1 for h in self.hidden):
+            raise ValueError("lead_columns must be >= 0 and every hidden width >= 1.")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        allowed = set(cls.__dataclass_fields__)
+        unknown = set(data) - allowed
+        if unknown:
+            raise ValueError(
+                f"unknown model keys {sorted(unknown)}; allowed keys are {sorted(allowed)}."
+            )
+        return cls(**data)
+
+
+def lead_encoding(lattice: Lattice, lead_columns: int) -> NDArray[np.float64]:
+    """One-hot distance to the leads, shape (N, 2 * lead_columns).
+
+    Column ``k`` (``k < n``) is 1 on sites with ``x == k`` (distance k to the left lead);
+    column ``n + k`` is 1 on sites with ``x == Lx - 1 - k`` (right lead).
+    """
+    n = int(lead_columns)
+    out = np.zeros((lattice.N, 2 * n))
+    if n == 0:
+        return out
+    if lattice.kind != "strip":
+        raise ValueError(f"lead_columns={n} needs a strip lattice, not {lattice.kind!r}.")
+    x = lattice.x
+    for k in range(n):
+        out[x == k, k] = 1.0
+        out[x == lattice.Lx - 1 - k, n + k] = 1.0
+    return out
+
+
+class BPModel(torch.nn.Module):
+    """Behler–Parrinello model: one site network applied to every descriptor ``G_i``.
+
+    Parameters
+    ----------
+    lattice : Lattice
+    config : ModelConfig
+
+    Call ``model(spins)`` with spins (F, N, 3) (or (N, 3)) to get a dict with
+    ``energy`` (F, n_out) -- total ``E`` (conservative) or ``(E_A, E_B)`` -- and
+    ``fields`` (F, N, 3).
+    """
+
+    def __init__(self, lattice: Lattice, config: ModelConfig | None = None) -> None:
+        super().__init__()
+        config = config or ModelConfig()
+        self.lattice = lattice
+        self.config = config
+        self.descriptor = make_descriptor(lattice, config.descriptor)
+        lead = lead_encoding(lattice, config.lead_columns)
+        self.register_buffer("lead", torch.as_tensor(lead), persistent=False)
+        n_in = self.descriptor.n_features + lead.shape[1]
+        self.n_out = 1 if config.potential == "conservative" else 2
+        layers: list[torch.nn.Module] = []
+        width = n_in
+        for h in config.hidden:
+            layers += [torch.nn.Linear(width, h), ACTIVATIONS[config.activation]()]
+            width = h
+        layers.append(torch.nn.Linear(width, self.n_out))
+        self.net = torch.nn.Sequential(*layers)
+        self.register_buffer("feature_mean", torch.zeros(n_in))
+        self.register_buffer("feature_std", torch.ones(n_in))
+        self.register_buffer("energy_scale", torch.ones(()))
+        self.register_buffer("energy_shift", torch.zeros(self.n_out))
+        self.to(DTYPES[config.dtype])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.feature_mean.dtype
+
+    def inputs(self, spins: torch.Tensor) -> torch.Tensor:
+        """Standardized network inputs (F, N, n_in)."""
+        g = self.descriptor(spins)
+        if self.lead.shape[1]:
+            g = torch.cat([g, self.lead.to(g.dtype).expand(g.shape[0], -1, -1)], dim=-1)
+        return (g - self.feature_mean) / self.feature_std
+
+    def site_energies(self, spins: torch.Tensor) -> torch.Tensor:
+        """Site energies ``eps_i`` (or ``(a_i, b_i)``), shape (F, N, n_out), units of t."""
+        return self.net(self.inputs(spins)) * self.energy_scale + self.energy_shift
+
+    def forward(self, spins: torch.Tensor, create_graph: bool = False) -> dict[str, torch.Tensor]:
+        """Energies and fields; ``create_graph=True`` keeps the graph for training."""
+        single = spins.ndim == 2
+        s = spins[None] if single else spins
+        if s.ndim != 3 or s.shape[-1] != 3:
+            raise ValueError(
+                f"spins must have shape (N, 3) or (F, N, 3); got {tuple(spins.shape)}."
+            )
+        with torch.enable_grad():
+            if not s.requires_grad:
+                s = s.detach().requires_grad_(True)
+            energy = self.site_energies(s).sum(dim=1)  # (F, n_out)
+            grads = [
+                torch.autograd.grad(
+                    energy[:, k].sum(), s, create_graph=create_graph, retain_graph=True
+                )[0]
+                for k in range(self.n_out)
+            ]
+        fields = -grads[0]
+        if self.n_out == 2:
+            fields = fields + torch.linalg.cross(s, -grads[1], dim=-1)
+        if not create_graph:
+            energy, fields = energy.detach(), fields.detach()
+        if single:
+            return {"energy": energy[0], "fields": fields[0]}
+        return {"energy": energy, "fields": fields}
+
+    def predict(self, spins: NDArray, batch_size: int = 16) -> dict[str, NDArray]:
+        """NumPy convenience: ``energy`` (F, n_out) and ``fields`` (F, N, 3) for (F, N, 3)."""
+        spins = np.asarray(spins, dtype=float)
+        single = spins.ndim == 2
+        batch = spins[None] if single else spins
+        energies, fields = [], []
+        for start in range(0, batch.shape[0], batch_size):
+            out = self(torch.as_tensor(batch[start : start + batch_size], dtype=self.dtype))
+            energies.append(out["energy"].cpu().numpy())
+            fields.append(out["fields"].cpu().numpy())
+        e, h = np.concatenate(energies), np.concatenate(fields)
+        return {"energy": e[0], "fields": h[0]} if single else {"energy": e, "fields": h}
+
+
+# ---------------------------------------------------------------------------- export / import
+def save_model(model: BPModel, path: str | Path, extra: dict | None = None) -> Path:
+    """Write ``config.json`` and ``weights.pt`` (state dict only) into directory ``path``."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    lat = model.lattice
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "mllg_version": mllg.__version__,
+        "lattice": lat.kind,
+        "Lx": lat.Lx,
+        "Ly": lat.Ly,
+        "periodic_y": bool(lat.periodic_y),
+        "n_features": model.descriptor.n_features,
+        "model": model.config.to_dict(),
+        "extra": extra or {},
+    }
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save(state, path / "weights.pt")
+    (path / "config.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+    return path
+
+
+def load_model(path: str | Path, lattice: Lattice | None = None) -> BPModel:
+    """Load an exported model for ``lattice`` (default: the training lattice).
+
+    Raises ``ValueError`` with one sentence when the lattice kind, the descriptor or the
+    weights do not match; weights are read with ``torch.load(weights_only=True)``.
+    """
+    path = Path(path)
+    cfg_file, w_file = path / "config.json", path / "weights.pt"
+    if not cfg_file.exists() or not w_file.exists():
+        raise FileNotFoundError(
+            f"{path} is not an exported mllg model (needs config.json and weights.pt)."
+        )
+    meta = json.loads(cfg_file.read_text())
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"model format_version={meta.get('format_version')!r} in {cfg_file} is not supported "
+            f"(expected {FORMAT_VERSION})."
+        )
+    if lattice is None:
+        lattice = Lattice(meta["lattice"], meta["Lx"], meta["Ly"], meta["periodic_y"])
+    if lattice.kind != meta["lattice"]:
+        raise ValueError(
+            f"the model in {path} was trained on a {meta['lattice']!r} lattice and cannot be "
+            f"used on a {lattice.kind!r} lattice."
+        )
+    model = BPModel(lattice, ModelConfig.from_dict(meta["model"]))
+    if model.descriptor.n_features != meta["n_features"]:
+        raise ValueError(
+            f"the descriptor of the model in {path} has {meta['n_features']} features but this "
+            f"code builds {model.descriptor.n_features}; the descriptor definition changed."
+        )
+    state = torch.load(w_file, map_location="cpu", weights_only=True)
+    check_state_dict(model, state, str(path))
+    model.load_state_dict(state)
+    model.eval()
+    return model
+
+
+def check_state_dict(model: BPModel, state: dict, source: str) -> None:
+    """Raise one clear ``ValueError`` if ``state`` does not fit ``model``."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or unexpected or shapes:
+        raise ValueError(
+            f"the weights in {source} do not fit this model (missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]}, wrong shapes {shapes[:3]}): it was made for another descriptor "
+            "or network."
+        )
+
+
+# ---------------------------------------------------------------------------- providers
+class MLFieldProvider:
+    """Field provider for the LLG engine: spins (N, 3) -> fields (N, 3), NumPy in and out.
+
+    Also offers ``solve`` -> dict with ``energy`` and ``fields`` and ``torch_threads``.
+    """
+
+    def __init__(self, model: BPModel) -> None:
+        self.model = model.eval()
+
+    def __call__(self, spins: NDArray) -> NDArray[np.float64]:
+        spins = np.asarray(spins, dtype=float)
+        if spins.shape != (self.model.lattice.N, 3):
+            raise ValueError(
+                f"spins have shape {spins.shape}; this model's lattice needs "
+                f"({self.model.lattice.N}, 3)."
+            )
+        return self.model.predict(spins)["fields"].astype(np.float64)
+
+    def energy(self, spins: NDArray) -> NDArray[np.float64]:
+        return self.model.predict(spins)["energy"]
+
+
+class Committee:
+    """Committee of independently trained models: mean field and per-site spread.
+
+    The uncertainty of site i is the committee standard deviation of the perpendicular
+    field, ``sigma_i = sqrt(mean_m |h_perp,i^(m) - <h_perp,i>|^2)`` (units of t).
+    """
+
+    def __init__(self, models: list[BPModel]) -> None:
+        if len(models) < 2:
+            raise ValueError(f"a committee needs at least 2 models, got {len(models)}.")
+        self.models = [m.eval() for m in models]
+
+    def predict(self, spins: NDArray) -> dict[str, NDArray]:
+        """``fields`` mean (F, N, 3) and ``sigma`` (F, N) for spins (F, N, 3) or (N, 3)."""
+        spins = np.asarray(spins, dtype=float)
+        h = np.stack([m.predict(spins)["fields"] for m in self.models])
+        h_perp = h - np.sum(h * spins, axis=-1, keepdims=True) * spins
+        mean = h.mean(0)
+        sigma = np.sqrt(((h_perp - h_perp.mean(0)) ** 2).sum(-1).mean(0))
+        return {"fields": mean, "sigma": sigma}
+
+    def __call__(self, spins: NDArray) -> NDArray[np.float64]:
+        return self.predict(spins)["fields"]

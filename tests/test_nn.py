@@ -1,0 +1,281 @@
+"""BP models: autograd fields, generalized potential, symmetry, export, training, bad input."""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from mllg.electrons.base import Ensemble
+from mllg.electrons.ed import ExactDiagonalization
+from mllg.hamiltonian import SdHamiltonian
+from mllg.lattice import make_lattice
+from mllg.nn import (
+    BPModel,
+    Committee,
+    FieldData,
+    MLFieldProvider,
+    ModelConfig,
+    TrainConfig,
+    field_metrics,
+    lead_encoding,
+    load_field_data,
+    load_model,
+    model_from_checkpoint,
+    save_model,
+    train,
+)
+from mllg.textures import normalize, random_spins, tetrahedral
+
+SMALL = {"r_cut": 2.0}
+
+
+def _model(lat, seed=0, **kw):
+    torch.manual_seed(seed)
+    cfg = ModelConfig(descriptor=kw.pop("descriptor", SMALL), hidden=(16, 16), **kw)
+    m = BPModel(lat, cfg)
+    # non-trivial normalization so that it is exercised by every check
+    with torch.no_grad():
+        m.feature_std.uniform_(0.5, 2.0)
+        m.feature_mean.normal_()
+        m.energy_scale.fill_(0.3)
+    return m
+
+
+def _fd_grad(fun, s, eps=1e-6):
+    """Central finite-difference gradient of a scalar function of (N, 3) spins."""
+    g = np.zeros_like(s)
+    for i in range(s.shape[0]):
+        for a in range(3):
+            sp, sm = s.copy(), s.copy()
+            sp[i, a] += eps
+            sm[i, a] -= eps
+            g[i, a] = (fun(sp) - fun(sm)) / (2 * eps)
+    return g
+
+
+def _energies(model, s):
+    t = torch.as_tensor(s[None], dtype=torch.float64)
+    with torch.no_grad():
+        return model.site_energies(t).sum(1)[0].numpy()
+
+
+def test_conservative_fields_match_finite_differences(rng):
+    lat = make_lattice("triangular", 6, 6)
+    model = _model(lat)
+    s = random_spins(lat.N, rng)
+    h = model.predict(s)["fields"]
+    grad = _fd_grad(lambda x: _energies(model, x)[0], s)
+    assert np.allclose(h, -grad, atol=1e-7, rtol=0)
+    assert np.abs(h).max() > 1e-2  # the check is not vacuous
+
+
+def test_generalized_potential_field_formula(rng):
+    lat = make_lattice("strip", 6, 3, periodic_y=False)
+    model = _model(lat, potential="generalized", lead_columns=2)
+    s = random_spins(lat.N, rng)
+    out = model.predict(s)
+    assert out["energy"].shape == (2,)
+    g_a = _fd_grad(lambda x: _energies(model, x)[0], s)
+    g_b = _fd_grad(lambda x: _energies(model, x)[1], s)
+    expected = -g_a + np.cross(s, -g_b)
+    assert np.allclose(out["fields"], expected, atol=1e-7, rtol=0)
+    # the non-conservative part is not negligible, so the cross term is really tested
+    assert np.abs(np.cross(s, g_b)).max() > 1e-2
+
+
+def test_lead_encoding_breaks_translation_near_leads():
+    lat = make_lattice("strip", 8, 2)
+    enc = lead_encoding(lat, 3)
+    assert enc.shape == (lat.N, 6)
+    assert np.array_equal(enc[lat.index(0, 1)], [1, 0, 0, 0, 0, 0])
+    assert np.array_equal(enc[lat.index(6, 0)], [0, 0, 0, 0, 1, 0])
+    assert not enc[lat.index(4, 0)].any()
+    with pytest.raises(ValueError, match="needs a strip"):
+        lead_encoding(make_lattice("square", 4, 4), 2)
+
+
+@pytest.mark.parametrize("kind", ["triangular", "square"])
+def test_model_energy_invariant_and_fields_covariant(kind, rng):
+    lat = make_lattice(kind, 6, 6)
+    model = _model(lat)
+    s = random_spins(lat.N, rng)
+    out = model.predict(s)
+    rot = Rotation.random(random_state=3).as_matrix()
+    out_r = model.predict(s @ rot.T)
+    assert np.allclose(out_r["energy"], out["energy"], atol=1e-10)
+    assert np.allclose(out_r["fields"], out["fields"] @ rot.T, atol=1e-10)
+    for op in lat.point_group:
+        perm = lat.site_permutation(op, 7)
+        s2 = np.empty_like(s)
+        s2[perm] = s
+        out2 = model.predict(s2)
+        assert np.allclose(out2["energy"], out["energy"], atol=1e-10)
+        assert np.allclose(out2["fields"][perm], out["fields"], atol=1e-10)
+
+
+def test_float32_model_runs(rng):
+    lat = make_lattice("square", 4, 4)
+    model = BPModel(lat, ModelConfig(descriptor=SMALL, hidden=(8,), dtype="float32"))
+    s = random_spins(lat.N, rng)
+    out = model(torch.as_tensor(s, dtype=torch.float32))
+    assert out["fields"].dtype == torch.float32
+    ref = BPModel(lat, ModelConfig(descriptor=SMALL, hidden=(8,)))
+    ref.load_state_dict({k: v.double() for k, v in model.state_dict().items()})
+    assert np.allclose(out["fields"].numpy(), ref.predict(s)["fields"], atol=1e-4)
+
+
+def test_export_roundtrip_other_size_and_provider(tmp_path, rng):
+    lat = make_lattice("triangular", 6, 6)
+    model = _model(lat)
+    save_model(model, tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    s = random_spins(lat.N, rng)
+    assert np.array_equal(loaded.predict(s)["fields"], model.predict(s)["fields"])
+    # locality: the same model on a larger lattice gives the same per-site physics
+    big = make_lattice("triangular", 12, 12)
+    on_big = load_model(tmp_path / "m", big)
+    e_small = model.predict(tetrahedral(lat))["energy"][0] / lat.N
+    e_big = on_big.predict(tetrahedral(big))["energy"][0] / big.N
+    assert np.isclose(e_small, e_big, atol=1e-12)
+    provider = MLFieldProvider(on_big)
+    h = provider(random_spins(big.N, rng))
+    assert h.shape == (big.N, 3) and h.dtype == np.float64
+    with pytest.raises(ValueError, match="needs \\(144, 3\\)"):
+        provider(s)
+
+
+def test_checkpoint_from_other_lattice_or_descriptor_is_rejected(tmp_path):
+    lat = make_lattice("triangular", 6, 6)
+    save_model(_model(lat), tmp_path / "tri")
+    with pytest.raises(ValueError, match="trained on a 'triangular' lattice"):
+        load_model(tmp_path / "tri", make_lattice("square", 6, 6))
+    # weights of a model with another descriptor under this config
+    plain = _model(lat, descriptor={"kind": "plain", "r_cut": 2.0})
+    save_model(plain, tmp_path / "plain")
+    torch.save(torch.load(tmp_path / "plain" / "weights.pt"), tmp_path / "tri" / "weights.pt")
+    with pytest.raises(ValueError, match="do not fit this model"):
+        load_model(tmp_path / "tri")
+    # a config whose descriptor size no longer matches the code
+    cfg = json.loads((tmp_path / "plain" / "config.json").read_text())
+    cfg["n_features"] += 1
+    (tmp_path / "plain" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="descriptor definition changed"):
+        load_model(tmp_path / "plain")
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("pickled code ran",))
+
+
+def test_loading_does_not_execute_pickled_code(tmp_path):
+    lat = make_lattice("square", 4, 4)
+    save_model(_model(lat), tmp_path / "m")
+    with open(tmp_path / "m" / "weights.pt", "wb") as f:
+        pickle.dump({"x": _Evil()}, f)
+    with pytest.raises(pickle.UnpicklingError):
+        load_model(tmp_path / "m")
+
+
+def _ed_data(lat, n_frames, seed, noise=(0.1, 0.6)):
+    ed = ExactDiagonalization(SdHamiltonian(lat, J=2.0), Ensemble.canonical(0.25))
+    rng = np.random.default_rng(seed)
+    base = tetrahedral(lat)
+    spins = np.stack(
+        [
+            normalize(base + rng.uniform(*noise) * rng.normal(size=base.shape))
+            for _ in range(n_frames)
+        ]
+    )
+    res = ed.solve(spins)
+    return FieldData(lat, spins, res.fields, res.energy, {"J": 2.0, "filling": 0.25})
+
+
+def test_field_data_bad_inputs(tmp_path):
+    from mllg.io import make_dataset, write_dataset
+
+    lat = make_lattice("triangular", 4, 4)
+    s = np.stack([tetrahedral(lat)] * 3)
+    h = np.zeros_like(s)
+    bad = h.copy()
+    bad[1, 2, 0] = np.nan
+    with pytest.raises(ValueError, match="'fields' contains NaN"):
+        FieldData(lat, s, bad)
+    with pytest.raises(ValueError, match="needs \\(frame, 16, 3\\)"):
+        FieldData(lat, s[:, :9], h[:, :9])
+    with pytest.raises(ValueError, match="unit vectors"):
+        FieldData(lat, 2 * s, h)
+    write_dataset(tmp_path / "nofields.zarr", make_dataset(lat, {"J": 2.0}, spins=s))
+    with pytest.raises(ValueError, match=r"lacks the variable\(s\) \['fields'\]"):
+        load_field_data(tmp_path / "nofields.zarr")
+    write_dataset(tmp_path / "ok.zarr", make_dataset(lat, {"J": 2.0}, spins=s, fields=h))
+    data = load_field_data(tmp_path / "ok.zarr")
+    assert data.n_frames == 3 and data.energy is None
+    with pytest.raises(ValueError, match="not the expected triangular 6x6"):
+        load_field_data(tmp_path / "ok.zarr", make_lattice("triangular", 6, 6))
+    write_dataset(tmp_path / "nan.zarr", make_dataset(lat, {"J": 2.0}, spins=s, fields=bad))
+    with pytest.raises(ValueError, match="contains NaN"):
+        load_field_data(tmp_path / "nan.zarr")
+
+
+def test_metrics_definitions(rng):
+    s = random_spins(50, rng)[None]
+    h = rng.normal(size=s.shape)
+    m = field_metrics(s, h, h)
+    assert m["perp_rel_rmse"] == 0 and m["perp_r2"] == 1
+    # a parallel error does not count, a perpendicular one does
+    m = field_metrics(s, h + 3 * s, h)
+    assert m["perp_rel_rmse"] < 1e-12
+    m = field_metrics(s, 1.1 * h, h)
+    assert np.isclose(m["perp_rel_rmse"], 0.1)
+
+
+def test_training_pipeline_writes_outputs(tmp_path):
+    lat = make_lattice("triangular", 4, 4)
+    data = _ed_data(lat, 12, seed=1)
+    cfg = TrainConfig(
+        model=ModelConfig(descriptor=SMALL, hidden=(8,)).to_dict(), max_epochs=2, batch_size=4
+    )
+    model, metrics = train(data, cfg, tmp_path)
+    for name in ("model/config.json", "model/weights.pt", "metrics.json", "parity.png"):
+        assert (tmp_path / name).exists(), name
+    assert (tmp_path / "logs" / "version_0" / "metrics.csv").exists()
+    assert metrics["n_frames_train"] + metrics["n_frames_val"] + metrics["n_frames_test"] == 12
+    # the Lightning checkpoint loads without running pickled code and matches the export
+    ck = model_from_checkpoint(tmp_path / "checkpoints" / "best.ckpt")
+    s = data.spins[0]
+    assert np.array_equal(
+        ck.predict(s)["fields"], load_model(tmp_path / "model").predict(s)["fields"]
+    )
+    with pytest.raises(ValueError, match="trained on a 'triangular' lattice"):
+        model_from_checkpoint(tmp_path / "checkpoints" / "best.ckpt", make_lattice("square", 4, 4))
+    # feature normalization is stored with the model
+    assert not torch.allclose(model.feature_std, torch.ones_like(model.feature_std))
+
+
+@pytest.mark.slow
+def test_training_learns_ed_fields_and_committee_flags_unfamiliar_states(tmp_path):
+    """Seeded training reduces the error well below the trivial predictor; a committee is
+    more uncertain on random (infinite-temperature) states than on held-out data."""
+    torch.set_num_threads(2)
+    lat = make_lattice("triangular", 6, 6)
+    data = _ed_data(lat, 60, seed=2, noise=(0.1, 0.4))
+    models = []
+    for seed in (0, 1):
+        cfg = TrainConfig(
+            model=ModelConfig(descriptor=SMALL, hidden=(32, 32)).to_dict(),
+            max_epochs=40,
+            patience=40,
+            seed=seed,
+            lr=3e-3,
+        )
+        m, metrics = train(data, cfg, tmp_path / f"s{seed}")
+        assert metrics["perp_rel_rmse"] < 0.4, metrics
+        models.append(m)
+    com = Committee(models)
+    near = com.predict(data.spins[:10])["sigma"].mean()
+    far = com.predict(np.stack([random_spins(lat.N, k) for k in range(10)]))["sigma"].mean()
+    assert far > 2 * near
