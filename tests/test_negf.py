@@ -262,3 +262,25 @@ def test_spin_transfer_conserves_angular_momentum():
         j = current(PAULI[a])
         np.testing.assert_allclose(torque[a], 0.5 * orient * (j[left] - j[right]), atol=1e-8)
     assert torque[2] > 0.05
+
+
+def test_sampling_writes_contract_store(tmp_path):
+    from mllg.io import open_store
+    from mllg.negf_sampling import sample_negf
+
+    def solver():
+        return strip_negf(12, 1, J=3.0, mu=-3.0, t_lead=2.0, t_coupling=2.0, tol=1e-6)
+
+    neg = solver()
+    sample_negf(neg, [0.2, -0.2, 0.0], 2, seed=4, path=tmp_path / "a.zarr", noise=0.2)
+    again = sample_negf(solver(), [0.2, -0.2, 0.0], 2, seed=4, path=tmp_path / "b.zarr", noise=0.2)
+    st = open_store(tmp_path / "a.zarr")
+    assert st.sizes == {"frame": 6, "site": 12, "vec": 3}
+    assert st.attrs["solver"] == "negf" and st.attrs["t_lead"] == 2.0 and "bias" not in st.attrs
+    np.testing.assert_array_equal(st["bias"].values, [0.2, -0.2, 0.0] * 2)
+    np.testing.assert_array_equal(st["fields"].values, again["fields"].values)
+    np.testing.assert_array_equal(st["spins"].values[0], st["spins"].values[2])
+    neg.bias = -0.2
+    np.testing.assert_allclose(st["fields"].values[4], neg(st["spins"].values[4]), atol=1e-5)
+    assert np.abs(st["fields"].values[0] - st["fields"].values[1]).max() > 1e-4  # V matters
+    assert neg.bias == -0.2 and np.all(st["quad_error"].values < 1e-5)
