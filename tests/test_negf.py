@@ -284,3 +284,30 @@ def test_sampling_writes_contract_store(tmp_path):
     np.testing.assert_allclose(st["fields"].values[4], neg(st["spins"].values[4]), atol=1e-5)
     assert np.abs(st["fields"].values[0] - st["fields"].values[1]).max() > 1e-4  # V matters
     assert neg.bias == -0.2 and np.all(st["quad_error"].values < 1e-5)
+
+
+@pytest.mark.slow
+def test_negf_llg_wall_moves_under_bias_only():
+    """Direct NEGF-LLG on a 64-site chain: the relaxed wall stays at V = 0, moves at V != 0.
+
+    The displacement is odd in V (same speed, opposite direction for -V).
+    """
+    from mllg.analysis.domain_wall import domain_wall, fit_domain_wall
+    from mllg.dynamics import LLG, ClassicalTerms
+
+    lat = Lattice("strip", 64, 1, periodic_y=False)
+    neg = strip_negf(64, 1, J=3.0, mu=-3.0, t_lead=2.0, t_coupling=2.0, tol=1e-5)
+    cl = ClassicalTerms(K=0.01)
+    s = domain_wall(lat, centre=30.0, width=2.0)
+    for fr in LLG(neg, alpha=0.5, dt=0.2, classical=cl).run(s, 300, every=300, energy=False):
+        s = fr.spins
+    x0 = fit_domain_wall(s, lat).position
+    shift = {}
+    for v in (0.0, 0.4, -0.4):
+        neg.bias = v
+        frames = LLG(neg, alpha=0.1, dt=0.2, classical=cl).run(s, 200, every=200, energy=False)
+        last = list(frames)[-1]
+        shift[v] = fit_domain_wall(last.spins, lat).position - x0
+    assert abs(shift[0.0]) < 1e-3
+    assert abs(shift[0.4]) > 0.3
+    assert abs(shift[0.4] + shift[-0.4]) < 0.05 * abs(shift[0.4])
