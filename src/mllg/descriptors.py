@@ -52,6 +52,13 @@ up to one common point-group operation, i.e. the environment up to symmetry
 (complete for generic environments); all of them are polynomials (degree 1 to 3) in the
 bond variables and hence smooth in the spins.
 
+Point-group operations act on positions only (the s-d model has no spin-orbit coupling),
+so a mirror reverses every scalar chirality. Uniform states of opposite chirality (the
+two tetrahedral states) are therefore mirror images and get the same descriptor, as
+they must (equal energies, equivalent fields); configurations whose chirality pattern
+is reversed *relative to* the rest of the environment (e.g. ``S -> -S`` of a generic
+state, or a chiral domain wall) get different descriptors (tested).
+
 The *plain* descriptor is the list of object values in a fixed lattice orientation
 (SO(3)- and translation-invariant, not point-group symmetrized), as in the published
 reference code.
