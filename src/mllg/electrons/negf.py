@@ -46,9 +46,16 @@ with C an arc from ``E_min`` (below the whole spectrum, where G is Hermitian) to
 semicircle from ``E_min`` to ``mu``. The window integral runs on the real axis over
 ``[mu_< - n_kT kT, mu_> + n_kT kT]`` cut at the lead sub-band edges (van Hove points)
 with a smoothstep substitution that removes their square-root behaviour. Both integrals
-use Gauss–Legendre rules; the quadrature error is estimated on every call as the largest
-field change against a rule with half the nodes, and nodes are doubled until it is below
-``tol`` (reported in :attr:`NEGF.last_error`).
+use adaptive composite Gauss–Legendre rules: on every panel the field contribution of an
+``n``-node rule is compared with an ``n/2``-node rule, panels above their share of
+``tol`` are halved, and the summed estimate is reported in :attr:`NEGF.last_error`
+(``"contour"``, ``"window"``; a warning is raised if ``max_nodes`` stops the
+refinement). Accepted panels are reused as the start of the next call.
+
+Spin transfer: total spin is conserved (the leads are spin-independent), so in a steady
+state ``sum_i J S_i x m_i`` (``m_i = Tr[sigma rho_ii]``) equals half the divergence of
+the sigma spin current (tested against Kwant's current operator). The moments, as spin
+angular momenta, receive it as ``dS_i/dt = +S_i x h_i``.
 
 The exchange field is ``h_i = J Tr[sigma rho_ii]`` (units of t), the same convention as
 every solver in :mod:`mllg.electrons`. Out of equilibrium it is not a gradient field, so
