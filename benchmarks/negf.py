@@ -1,0 +1,174 @@
+"""NEGF benchmarks: field-evaluation timings and direct NEGF-LLG domain-wall runs.
+
+Usage (from the repository root, one thread per process)::
+
+    OMP_NUM_THREADS=1 python benchmarks/negf.py timing [--repeat 5]
+    OMP_NUM_THREADS=1 python benchmarks/negf.py dw --W 1 --Lx 64 [--steps 800]
+
+``timing`` prints the median wall time of one field evaluation ``h(S)`` of a relaxed-ish
+random-tilt domain wall, for several strip sizes ``Lx x W``, for
+
+* ``kwant-mumps`` / ``kwant-sparse``: window term from Kwant scattering states solved
+  with ``kwant.solvers.mumps`` / ``kwant.solvers.sparse`` (equilibrium contour by RGF);
+* ``rgf``: everything by recursive Green's functions (the default engine);
+* ``dense``: :class:`mllg.electrons.negf.DenseNEGF` (numpy inverse of ``z - H - Sigma``),
+
+all with the same tolerance and on the same configuration, and the largest field
+difference of each engine from ``rgf``. Warm-up calls (panel caches) are not timed.
+
+``dw`` relaxes a 180 deg wall at V = 0 and then runs NEGF-LLG at several biases,
+fitting the wall centre X(t) (tanh fit of S_z) and reporting the velocity dX/dt and the
+precession rate of the wall azimuth. Two precession senses are run: the project's
+``dS/dt = -S x h - alpha S x (S x h)`` (``mllg.dynamics.LLG``) and the angular-momentum
+sense ``dS/dt = +S x h - alpha S x (S x h)`` that the Heisenberg equation of
+``H = -J S . sigma`` gives for a spin angular momentum S (see RESULTS_negf.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from mllg.analysis.domain_wall import domain_wall, fit_domain_wall, wall_velocity
+from mllg.dynamics import LLG, ClassicalTerms
+from mllg.electrons.negf import strip_negf
+from mllg.lattice import Lattice
+
+# Physical system of the domain-wall runs (units of t1 = 1).
+SYSTEM = dict(J=3.0, mu=-3.0, kT=0.0, t_lead=2.0, t_coupling=2.0)
+K_EASY = 0.01
+
+
+class AngularMomentumLLG(LLG):
+    """LLG with the precession sense of a spin angular momentum: ``dS/dt = +S x h + ...``.
+
+    ``LLG`` writes ``dS/dt = omega x S``; ``omega = -h + alpha S x h`` gives
+    ``S x h - alpha S x (S x h)`` (same damping, opposite precession).
+    """
+
+    def _omega(self, spins, h):
+        return -h + self.alpha * np.cross(spins, h)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    return f"{platform.node()} {cpu}, python {sys.version.split()[0]}"
+
+
+def timing(repeat: int, sizes: list[tuple[int, int]], tol: float) -> None:
+    rng = np.random.default_rng(1)
+    print(f"# NEGF field-evaluation time, median of {repeat} (s); tol={tol}; {machine()}")
+    print("| Lx x W | 2N | rgf | kwant-mumps | kwant-sparse | dense | max diff vs rgf |")
+    print("|---|---|---|---|---|---|---|")
+    for lx, w in sizes:
+        lat = Lattice("strip", lx, w, periodic_y=False)
+        s = domain_wall(lat, width=3.0) + 0.1 * rng.normal(size=(lat.N, 3))
+        s /= np.linalg.norm(s, axis=1, keepdims=True)
+        engines = {
+            "rgf": dict(),
+            "kwant-mumps": dict(window="kwant", kwant_solver="mumps"),
+            "kwant-sparse": dict(window="kwant", kwant_solver="sparse"),
+            "dense": dict(dense=True),
+        }
+        times, fields = {}, {}
+        for name, kw in engines.items():
+            if name == "dense" and lat.N > 400:
+                times[name] = float("nan")
+                continue
+            neg = strip_negf(lx, w, bias=0.3, tol=tol, **SYSTEM, **kw)
+            fields[name] = neg(s)  # warm-up: builds panel caches
+            ts = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                neg(s)
+                ts.append(time.perf_counter() - t0)
+            times[name] = statistics.median(ts)
+        diff = max(np.abs(f - fields["rgf"]).max() for f in fields.values())
+        cells = " | ".join(f"{times[k]:.3g}" for k in engines)
+        print(f"| {lx} x {w} | {2 * lat.N} | {cells} | {diff:.1e} |", flush=True)
+
+
+def dw(
+    lx: int, w: int, steps: int, voltages: list[float], alpha: float, dt: float,
+    relax_steps: int = 1000, senses: str = "both",
+) -> None:  # fmt: skip
+    lat = Lattice("strip", lx, w, periodic_y=False)
+    cl = ClassicalTerms(K=K_EASY)
+    neg = strip_negf(lx, w, tol=1e-5, **SYSTEM)
+    t0 = time.perf_counter()
+    s = domain_wall(lat, width=2.0)
+    relax = LLG(neg, alpha=0.5, dt=dt, classical=cl)
+    for fr in relax.run(s, relax_steps, every=relax_steps, energy=False):
+        s = fr.spins
+    fit0 = fit_domain_wall(s, lat)
+    print(
+        f"# NEGF-LLG wall, {lx} x {w}, {SYSTEM}, K={K_EASY}, alpha={alpha}, dt={dt}, "
+        f"{steps} steps; relaxed at V=0: X={fit0.position:.4f}, width={fit0.width:.3f}, "
+        f"rms={fit0.rms:.1e} ({time.perf_counter() - t0:.0f} s); {machine()}"
+    )
+    print(
+        "| sense | V | v = dX/dt (sites/t) | stderr | X(end) - X(0) | dphi/dt (1/t) "
+        "| width | s/step |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    every = max(1, steps // 20)
+    runs = (("-Sxh (mllg.dynamics)", LLG), ("+Sxh (angular momentum)", AngularMomentumLLG))
+    runs = runs if senses == "both" else runs[:1]
+    for sense, cls in runs:
+        for v in voltages:
+            neg.bias = v
+            llg = cls(neg, alpha=alpha, dt=dt, classical=cl)
+            t, x, phi, width = [], [], [], []
+            t1 = time.perf_counter()
+            for fr in llg.run(s, steps, every=every, energy=False):
+                f = fit_domain_wall(fr.spins, lat)
+                t.append(fr.time)
+                x.append(f.position)
+                phi.append(f.phi)
+                width.append(f.width)
+            per_step = (time.perf_counter() - t1) / steps
+            t_arr = np.array(t)
+            vel, err = wall_velocity(t_arr, x, t_min=0.25 * t_arr[-1])
+            dphi = np.polyfit(t_arr, np.unwrap(phi), 1)[0]
+            print(
+                f"| {sense} | {v:+.2f} | {vel:+.5f} | {err:.1e} | {x[-1] - x[0]:+.3f} | "
+                f"{dphi:+.5f} | {np.mean(width):.3f} | {per_step:.3f} |",
+                flush=True,
+            )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("timing")
+    a.add_argument("--repeat", type=int, default=5)
+    a.add_argument("--tol", type=float, default=1e-6)
+    a.add_argument(
+        "--sizes", default="16x1,64x1,256x1,32x2,64x4,128x4",
+        help="comma-separated LxxW list",
+    )  # fmt: skip
+    b = sub.add_parser("dw")
+    b.add_argument("--Lx", type=int, default=64)
+    b.add_argument("--W", type=int, default=1)
+    b.add_argument("--steps", type=int, default=800)
+    b.add_argument("--alpha", type=float, default=0.1)
+    b.add_argument("--dt", type=float, default=0.2)
+    b.add_argument("--voltages", default="0,0.1,-0.1,0.2,-0.2,0.4,-0.4")
+    b.add_argument("--relax-steps", type=int, default=1000)
+    b.add_argument("--senses", choices=("both", "project"), default="both")
+    args = p.parse_args()
+    if args.cmd == "timing":
+        sizes = [tuple(int(v) for v in item.split("x")) for item in args.sizes.split(",")]
+        timing(args.repeat, sizes, args.tol)
+    else:
+        volts = [float(v) for v in args.voltages.split(",")]
+        dw(args.Lx, args.W, args.steps, volts, args.alpha, args.dt, args.relax_steps, args.senses)
+
+
+if __name__ == "__main__":
+    main()
