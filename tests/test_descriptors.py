@@ -185,3 +185,21 @@ def test_bad_inputs():
         desc(torch.zeros(2, 9, 3))
     with pytest.raises(ValueError, match="spins must have shape"):
         desc(torch.zeros(2, 16, 2))
+
+
+def test_multiscale_descriptor_invariance_and_size(rng):
+    lat = make_lattice("triangular", 8, 8)
+    desc = _desc(lat, r_cut=4.0, inner_r_cut=2.0)
+    # 60 centre bonds within r = 4, plus the 36 bonds and 24 triangles of the inner hexagon
+    assert desc.n_objects == 60 + 36 + 24
+    s = random_spins(lat.N, rng)
+    g0 = _g(desc, s)
+    rot = Rotation.random(random_state=7).as_matrix()
+    assert np.allclose(_g(desc, s @ rot.T), g0, atol=1e-10, rtol=0)
+    for op in lat.point_group:
+        perm = lat.site_permutation(op, 9)
+        s2 = np.empty_like(s)
+        s2[perm] = s
+        assert np.allclose(_g(desc, s2)[perm], g0, atol=1e-10, rtol=0)
+    with pytest.raises(ValueError, match="inner_r_cut"):
+        DescriptorConfig(r_cut=2.0, inner_r_cut=3.0)

@@ -103,6 +103,10 @@ class DescriptorConfig:
     triangle_cut : float or None
         Longest triangle edge; ``None`` means 1 (elementary triangles) on the triangular
         lattice and ``sqrt(2)`` (half plaquettes) on square lattices and strips.
+    inner_r_cut : float or None
+        Neighbour–neighbour bonds and triangles use only sites within this radius of the
+        centre (``None``: ``r_cut``). A long ``r_cut`` with a short ``inner_r_cut`` keeps
+        long-range pair correlations with the centre at a modest feature count.
     """
 
     kind: str = "bispectrum"
@@ -110,6 +114,7 @@ class DescriptorConfig:
     bond_cut: float = 1.0
     chirality: bool = True
     triangle_cut: float | None = None
+    inner_r_cut: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in DESCRIPTOR_KINDS:
@@ -118,6 +123,10 @@ class DescriptorConfig:
             )
         if not np.isfinite(self.r_cut) or self.r_cut < 1.0:
             raise ValueError(f"descriptor r_cut={self.r_cut!r} must be a number >= 1.")
+        if self.inner_r_cut is not None and not (0 < self.inner_r_cut <= self.r_cut):
+            raise ValueError(
+                f"descriptor inner_r_cut={self.inner_r_cut!r} must lie in (0, r_cut={self.r_cut}]."
+            )
         if not np.isfinite(self.bond_cut) or self.bond_cut < 0:
             raise ValueError(f"descriptor bond_cut={self.bond_cut!r} must be a number >= 0.")
 
@@ -225,8 +234,10 @@ def _enumerate_objects(lattice: Lattice, cfg: DescriptorConfig) -> _Objects:
     xyz = np.array([cart_of(q) for q in pts])
     dist = np.linalg.norm(xyz[:, None] - xyz[None], axis=-1)
     raw: list[tuple] = [(pts[0], pts[b]) for b in range(1, len(pts))]
+    inner_r = cfg.r_cut if cfg.inner_r_cut is None else cfg.inner_r_cut
+    inner = [a for a in range(len(pts)) if dist[0, a] <= inner_r + _EPS]
     if cfg.bond_cut > 0:
-        for a, b in itertools.combinations(range(1, len(pts)), 2):
+        for a, b in itertools.combinations(inner[1:], 2):
             if dist[a, b] <= cfg.bond_cut + _EPS:
                 raw.append((pts[a], pts[b]))
     if cfg.chirality:
@@ -234,7 +245,7 @@ def _enumerate_objects(lattice: Lattice, cfg: DescriptorConfig) -> _Objects:
         if tcut is None:
             tcut = 1.0 if lattice.kind == "triangular" else np.sqrt(2.0)
         close = dist <= tcut + _EPS
-        for a, b, c in itertools.combinations(range(len(pts)), 3):
+        for a, b, c in itertools.combinations(inner, 3):
             if close[a, b] and close[b, c] and close[a, c]:
                 raw.append((pts[a], pts[b], pts[c]))
     canon = [_canonical(o, cart_of)[0] for o in raw]
