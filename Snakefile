@@ -1,5 +1,10 @@
 # mllg workflow: one config = one physical system. See README.md and config/README.md.
-from snakemake.utils import min_version, validate
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version
+
+from mllg.config import ConfigError, validate_config
 
 min_version("9.0")
 
@@ -7,7 +12,11 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+# Stop before any job runs, with one sentence per bad key; fills in the schema defaults.
+try:
+    validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
 
 
 include: "workflow/rules/relax.smk"

@@ -11,6 +11,8 @@ rule relax:
         "results/relax/logs/relax.log",
     benchmark:
         "results/relax/benchmarks/relax.tsv"
+    conda:
+        "../../envs/mllg.yaml"
     threads: 1
     resources:
         runtime=30,
