@@ -128,6 +128,20 @@ def test_dry_run_of_full_dag_for_every_shipped_config(config, tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_slurm_profile_loads_and_plans_the_jobs(tmp_path):
+    # runs everywhere (no cluster needed); the real submission is in test_workflow_slurm.py
+    profile = REPO / "workflow" / "profiles" / "slurm"
+    cfg = write_yaml(tmp_path / "small.yaml", small_config())
+    res = snakemake(
+        tmp_path / "run", "--dry-run", "--workflow-profile", str(profile), configfile=cfg
+    )
+    assert res.returncode == 0, res.output
+    assert f"workflow specific profile {profile}" in res.output, res.output
+    assert jobs_to_run(res.output) == {"relax": 1, "all": 1}
+    resources = re.search(r"rule relax:\n(?:\s+\w+: .*\n)*?\s+resources: (.*)\n", res.output)
+    assert resources and "runtime=" in resources.group(1), res.output
+
+
 def test_run_produces_the_outputs(finished_run):
     workdir, _ = finished_run
     out = workdir / "results" / "relax"

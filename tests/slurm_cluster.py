@@ -1,0 +1,345 @@
+"""A throw-away one-node SLURM cluster on this machine, for the workflow's SLURM test.
+
+Starts ``munged`` (unless one already answers), ``slurmctld`` and ``slurmd`` in the
+foreground as child processes, with a ``slurm.conf`` written under a temporary directory
+and symlinked to ``/etc/slurm/slurm.conf`` (jobs need it there: the executor plugin's job
+step strips ``SLURM_*`` variables, so ``SLURM_CONF`` alone fails inside jobs). The node is
+``NodeName=localhost NodeAddr=127.0.0.1`` with the CPUs and memory that ``slurmd -C``
+reports; no accounting database (``--slurm-status-command squeue`` works because finished
+jobs stay visible for ``MinJobAge=300`` s). Everything is stopped by PID on exit, and the
+symlink is removed.
+
+Needs root and the Debian packages ``slurm-wlm`` and ``munge`` (``make setup`` installs
+them). Use :func:`unavailable_reason` to decide whether the cluster can run here.
+
+Example
+-------
+>>> with SlurmCluster(tmp_path) as cluster:  # doctest: +SKIP
+...     subprocess.run(["sbatch", "--wrap", "hostname"], env=cluster.env, check=True)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+ETC_CONF = Path("/etc/slurm/slurm.conf")
+MUNGE_DIR = Path("/run/munge")
+LOCK_FILE = Path("/tmp/mllg-slurm-cluster.lock")
+BINARIES = ("munged", "munge", "unmunge", "slurmctld", "slurmd", "sinfo", "sbatch", "squeue")
+
+
+def unavailable_reason() -> str | None:
+    """Why a one-node cluster cannot be started here, or None when it can.
+
+    Returns
+    -------
+    str or None
+        A sentence naming what is missing (root, a binary, a foreign slurm.conf).
+    """
+    if os.name != "posix" or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return "the one-node SLURM cluster needs root (it starts munged, slurmctld, slurmd)"
+    missing = [b for b in BINARIES if shutil.which(b) is None and not Path("/usr/sbin", b).exists()]
+    if missing:
+        return (
+            f"SLURM/munge binaries not found: {', '.join(missing)} "
+            "(install the Debian packages slurm-wlm and munge, e.g. via `make setup`)"
+        )
+    if ETC_CONF.exists() and not ETC_CONF.is_symlink():
+        return f"{ETC_CONF} is a real file (a configured cluster?); refusing to replace it"
+    if not Path("/etc/munge/munge.key").exists():
+        return "/etc/munge/munge.key is missing (reinstall the munge package)"
+    return None
+
+
+def _which(name: str) -> str:
+    path = shutil.which(name) or str(Path("/usr/sbin", name))
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _node_hardware() -> dict[str, int]:
+    """CPU layout and memory of this machine as ``slurmd -C`` reports them."""
+    out = subprocess.run(
+        [_which("slurmd"), "-C"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+    fields = dict(tok.split("=", 1) for tok in out.split() if "=" in tok)
+    keys = ("CPUs", "Boards", "SocketsPerBoard", "CoresPerSocket", "ThreadsPerCore", "RealMemory")
+    hw = {k: int(fields[k]) for k in keys}
+    # leave a margin: a node that reports less memory than configured is drained
+    hw["RealMemory"] = max(1, int(hw["RealMemory"] * 0.9))
+    return hw
+
+
+def _munge_works(env: dict[str, str] | None = None) -> bool:
+    try:
+        cred = subprocess.run(
+            ["munge", "-n"], capture_output=True, check=True, timeout=10, env=env
+        ).stdout
+        subprocess.run(["unmunge"], input=cred, capture_output=True, check=True, timeout=10)
+    except (subprocess.SubprocessError, OSError):
+        return False
+    return True
+
+
+class SlurmCluster:
+    """One-node SLURM cluster (munged, slurmctld, slurmd) living under ``root``.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        Empty directory for slurm.conf, state, spool, logs and PID files.
+    start_timeout : float
+        Seconds to wait for each daemon and for the node to become idle.
+
+    Attributes
+    ----------
+    conf : pathlib.Path
+        The generated slurm.conf (``/etc/slurm/slurm.conf`` links to it while running).
+    env : dict
+        Environment for client commands (``SLURM_CONF`` set).
+    """
+
+    def __init__(self, root: Path, start_timeout: float = 60.0) -> None:
+        self.root = Path(root)
+        self.start_timeout = start_timeout
+        self.conf = self.root / "slurm.conf"
+        self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
+        self._procs: dict[str, subprocess.Popen] = {}
+        self._logs: list = []
+        self._lock = None
+        self._linked = False
+
+    # -- configuration -------------------------------------------------------------------
+    def write_conf(self) -> Path:
+        """Write slurm.conf (and an empty cgroup.conf) under ``root``.
+
+        Returns
+        -------
+        pathlib.Path
+            Path of the written slurm.conf.
+        """
+        for sub in ("state", "spool", "log", "run"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        hw = _node_hardware()
+        r = self.root
+        lines = [
+            "ClusterName=mllgtest",
+            "SlurmctldHost=localhost(127.0.0.1)",
+            f"SlurmctldPort={_free_port()}",
+            f"SlurmdPort={_free_port()}",
+            "SlurmUser=root",
+            "SlurmdUser=root",
+            "AuthType=auth/munge",
+            "CredType=cred/munge",
+            "MpiDefault=none",
+            "ProctrackType=proctrack/linuxproc",
+            "TaskPlugin=task/none",
+            "SelectType=select/cons_tres",
+            "SelectTypeParameters=CR_Core_Memory",
+            "SchedulerType=sched/builtin",
+            "AccountingStorageType=accounting_storage/none",
+            "JobAcctGatherType=jobacct_gather/none",
+            "JobCompType=jobcomp/none",
+            "MinJobAge=300",
+            "ReturnToService=2",
+            "SlurmctldTimeout=30",
+            "SlurmdTimeout=60",
+            "InactiveLimit=0",
+            "KillWait=5",
+            "Waittime=0",
+            f"StateSaveLocation={r / 'state'}",
+            f"SlurmdSpoolDir={r / 'spool'}",
+            f"SlurmctldPidFile={r / 'run' / 'slurmctld.pid'}",
+            f"SlurmdPidFile={r / 'run' / 'slurmd.pid'}",
+            f"SlurmctldLogFile={r / 'log' / 'slurmctld.log'}",
+            f"SlurmdLogFile={r / 'log' / 'slurmd.log'}",
+            "SlurmctldDebug=info",
+            "SlurmdDebug=info",
+            "NodeName=localhost NodeAddr=127.0.0.1 "
+            + " ".join(f"{k}={v}" for k, v in hw.items())
+            + " State=UNKNOWN",
+            "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
+        ]
+        self.conf.write_text("\n".join(lines) + "\n")
+        (self.root / "cgroup.conf").write_text("")
+        return self.conf
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> SlurmCluster:
+        """Start the daemons and wait until the node is idle.
+
+        Returns
+        -------
+        SlurmCluster
+            ``self``, for chaining.
+
+        Raises
+        ------
+        RuntimeError
+            If the cluster cannot run here or a daemon does not come up; the message
+            includes the tail of the daemon's log. Anything started is stopped first.
+        """
+        reason = unavailable_reason()
+        if reason:
+            raise RuntimeError(reason)
+        # serialize with other test processes on this machine: /etc/slurm/slurm.conf is global
+        self._lock = open(LOCK_FILE, "w")  # noqa: SIM115
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        try:
+            self.write_conf()
+            self._link_conf()
+            self._start_munged()
+            self._spawn("slurmctld", [_which("slurmctld"), "-D", "-i", "-f", str(self.conf)])
+            self._wait(self._ctld_answers, "slurmctld does not answer `scontrol ping`")
+            self._spawn("slurmd", [_which("slurmd"), "-D", "-N", "localhost", "-f", str(self.conf)])
+            self._wait(self._node_idle, "the node localhost did not become idle")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Cancel remaining jobs, stop the daemons started here (by PID), remove the link."""
+        if "slurmctld" in self._procs and self._procs["slurmctld"].poll() is None:
+            with contextlib.suppress(subprocess.SubprocessError, OSError):
+                subprocess.run(
+                    ["scancel", "--full", "--user=root"],
+                    env=self.env,
+                    timeout=10,
+                    capture_output=True,
+                )
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline and self._squeue():
+                    time.sleep(0.5)
+        for name in ("slurmd", "slurmctld", "munged"):
+            proc = self._procs.pop(name, None)
+            if proc is None or proc.poll() is not None:
+                continue
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        for fh in self._logs:
+            fh.close()
+        self._logs.clear()
+        if self._linked and ETC_CONF.is_symlink() and os.readlink(ETC_CONF) == str(self.conf):
+            ETC_CONF.unlink()
+        self._linked = False
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+    def __enter__(self) -> SlurmCluster:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def pids(self) -> dict[str, int]:
+        """PIDs of the daemons started here (a reused munged is not listed)."""
+        return {name: p.pid for name, p in self._procs.items()}
+
+    def log_tail(self, n: int = 30) -> str:
+        """Last ``n`` lines of every daemon log, for error messages.
+
+        Parameters
+        ----------
+        n : int
+            Number of lines per log.
+
+        Returns
+        -------
+        str
+            The log tails, each headed by its file name.
+        """
+        parts = []
+        for log in sorted((self.root / "log").glob("*.log")):
+            lines = log.read_text(errors="replace").splitlines()[-n:]
+            parts.append(f"--- {log.name}\n" + "\n".join(lines))
+        return "\n".join(parts)
+
+    # -- helpers -------------------------------------------------------------------------
+    def _link_conf(self) -> None:
+        ETC_CONF.parent.mkdir(parents=True, exist_ok=True)
+        if ETC_CONF.is_symlink():  # stale link from a killed run (we hold the lock)
+            ETC_CONF.unlink()
+        ETC_CONF.symlink_to(self.conf)
+        self._linked = True
+
+    def _start_munged(self) -> None:
+        if _munge_works():
+            return  # a munged already serves the default socket: reuse it, never stop it
+        MUNGE_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
+        shutil.chown(MUNGE_DIR, "munge", "munge")
+        self._spawn("munged", [_which("munged"), "-F"], user="munge", group="munge")
+        self._wait(_munge_works, "munged does not answer `munge -n | unmunge`")
+
+    def _spawn(self, name: str, cmd: list[str], **kwargs) -> None:
+        log = open(self.root / "log" / f"{name}.out", "w")  # noqa: SIM115
+        self._logs.append(log)
+        self._procs[name] = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
+            **kwargs,
+        )
+
+    def _wait(self, ready, what: str) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            for name, proc in self._procs.items():
+                if proc.poll() is not None:
+                    out = (self.root / "log" / f"{name}.out").read_text(errors="replace")
+                    raise RuntimeError(
+                        f"{name} exited with code {proc.returncode}: {out[-2000:]}\n"
+                        + self.log_tail()
+                    )
+            if ready():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"{what} within {self.start_timeout:g} s\n{self.log_tail()}")
+
+    def _ctld_answers(self) -> bool:
+        res = subprocess.run(
+            ["scontrol", "ping"], env=self.env, capture_output=True, text=True, timeout=10
+        )
+        return res.returncode == 0 and "UP" in res.stdout
+
+    def _node_idle(self) -> bool:
+        res = subprocess.run(
+            ["sinfo", "-h", "-N", "-o", "%T"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return res.returncode == 0 and res.stdout.strip() == "idle"
+
+    def _squeue(self) -> list[str]:
+        res = subprocess.run(
+            ["squeue", "-h", "-t", "PD,R,CG", "-o", "%i"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return res.stdout.split()
