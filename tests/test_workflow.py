@@ -9,6 +9,7 @@ configs are complete on their own.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -87,6 +88,15 @@ def jobs_to_run(output: str) -> dict[str, int]:
     return {name: int(n) for name, n in (line.split() for line in m.group(1).splitlines())}
 
 
+def job_blocks(output: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, {field: value}) for every job that snakemake printed (run or dry-run)."""
+    blocks = []
+    for m in re.finditer(r"^(?:local)?rule (\w+):\n((?:    \w+: .*\n?)*)", output, re.M):
+        fields = dict(line.strip().split(": ", 1) for line in m.group(2).splitlines())
+        blocks.append((m.group(1), fields))
+    return blocks
+
+
 def set_key(cfg: dict, dotted: str, value) -> dict:
     section, key = dotted.split(".")
     cfg[section][key] = value
@@ -121,11 +131,21 @@ def test_lint_is_clean(tmp_path):
 
 @pytest.mark.parametrize("config", SHIPPED_CONFIGS, ids=lambda p: p.name)
 def test_dry_run_of_full_dag_for_every_shipped_config(config, tmp_path):
-    res = snakemake(tmp_path, "--dry-run", configfile=config)
+    # as from the repository root: config/config.yaml first, the chosen file merged over it
+    default = REPO / "config" / "config.yaml"
+    res = snakemake(tmp_path, "--dry-run", "--configfile", str(default), str(config))
     assert res.returncode == 0, res.output
     jobs = jobs_to_run(res.output)
     assert jobs.get("all") == 1 and len(jobs) > 1, jobs
     assert not (tmp_path / "results").exists()
+    # every job that writes something has a log, a benchmark, a runtime and a memory
+    blocks = [(rule, f) for rule, f in job_blocks(res.output) if "output" in f]
+    assert {rule for rule, _ in blocks} == set(jobs) - {"all"}, res.output
+    for rule, fields in blocks:
+        assert fields.get("log", "").startswith("results/"), (rule, fields)
+        assert fields.get("benchmark", "").startswith("results/"), (rule, fields)
+        resources = fields.get("resources", "")
+        assert "runtime=" in resources and "mem_mb=" in resources, (rule, fields)
 
 
 def test_slurm_profile_loads_and_plans_the_jobs(tmp_path):
@@ -138,8 +158,9 @@ def test_slurm_profile_loads_and_plans_the_jobs(tmp_path):
     assert res.returncode == 0, res.output
     assert f"workflow specific profile {profile}" in res.output, res.output
     assert jobs_to_run(res.output) == {"relax": 1, "all": 1}
-    resources = re.search(r"rule relax:\n(?:\s+\w+: .*\n)*?\s+resources: (.*)\n", res.output)
-    assert resources and "runtime=" in resources.group(1), res.output
+    for _, fields in job_blocks(res.output):
+        if "output" in fields:
+            assert "runtime=" in fields["resources"] and "mem_mb=" in fields["resources"]
 
 
 def test_run_produces_the_outputs(finished_run):
@@ -322,5 +343,7 @@ def test_report_builds_and_contains_the_figure(finished_run, tmp_path):
     assert res.returncode == 0, res.output
     html = report.read_text(errors="replace")
     assert "final_texture.png" in html
+    png = (workdir / "results" / "relax" / "final_texture.png").read_bytes()
+    assert base64.b64encode(png).decode() in html  # the figure itself is embedded
     assert "Final spin texture" in html  # the caption, rendered
     assert "Relaxation" in html  # the category
