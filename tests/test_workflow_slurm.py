@@ -128,3 +128,12 @@ def test_relax_through_slurm_matches_local_run(tmp_path):
     assert ta.sizes["frame"] == SMALL["n_steps"] // SMALL["save_every"] + 1
     assert (b / "final_texture.png").stat().st_size > 1000
     assert (b / "logs" / "relax.log").exists()
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", "fail"), ("", "skip")])
+def test_missing_slurm_fails_in_ci_and_skips_elsewhere(monkeypatch, ci, outcome):
+    monkeypatch.setattr(sys.modules[__name__], "unavailable_reason", lambda: "no slurmctld")
+    monkeypatch.setenv("CI", ci)
+    expected = pytest.fail.Exception if outcome == "fail" else pytest.skip.Exception
+    with pytest.raises(expected, match="no slurmctld"):
+        _require_slurm()

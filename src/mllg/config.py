@@ -93,14 +93,21 @@ def _type_name(t: Any) -> str:
 
 
 def _yaml_hint(value: Any, expected: Any) -> str:
-    """Hint for PyYAML's YAML 1.1 reading of ``1e-3`` as a string."""
+    """Hint for numbers that arrive as text.
+
+    PyYAML (YAML 1.1) reads ``1e-3`` as a string, and Snakemake's ``--config
+    relax='{L: 8}'`` passes nested values as strings.
+    """
     wanted = expected if isinstance(expected, list) else [expected]
     if isinstance(value, str) and ("number" in wanted or "integer" in wanted):
         try:
             float(value)
         except ValueError:
             return ""
-        return " (YAML reads numbers like 1e-3 as text: write 1.0e-3)"
+        return (
+            " (the value is text: in YAML write 1e-3 as 1.0e-3, and set nested keys with"
+            " --configfile, not --config section='{key: value}', which passes text)"
+        )
     return ""
 
 
