@@ -4,9 +4,15 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
-from mllg.config import ConfigError, validate_config
-
 min_version("9.0")
+
+try:
+    from mllg.config import ConfigError, validate_config
+except ImportError as err:
+    raise WorkflowError(
+        f"cannot import mllg ({err}): run snakemake from the environment where mllg is "
+        "installed (`make setup`, then .venv/bin/snakemake)."
+    ) from None
 
 
 configfile: "config/config.yaml"
