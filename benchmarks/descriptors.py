@@ -87,6 +87,37 @@ def generate(lat, args, path: Path) -> float:
     return t_ed
 
 
+def locality(data, args, radii=(2, 3, 4, 5), n_samples: int = 8) -> dict:
+    """Locality floor: change of the ED field at a site when the spins farther than r are
+    replaced by those of another frame, ``sqrt(<|dh_perp|^2>) / rms(h_perp)``.
+
+    A model with cutoff r cannot resolve what lies outside, so this (up to a factor of
+    about sqrt(2) for independent outsides) bounds the error any r-local model can reach.
+    """
+    lat = data.lattice
+    ed = ExactDiagonalization(SdHamiltonian(lat, J=args.J), Ensemble.canonical(args.filling))
+    rng = np.random.default_rng(args.seed)
+    hp = data.fields - (data.fields * data.spins).sum(-1, keepdims=True) * data.spins
+    scale = np.sqrt((hp**2).sum(-1).mean())
+    out = {}
+    for r in radii:
+        errs = []
+        for _ in range(n_samples):
+            a, b = rng.choice(data.n_frames, 2, replace=False)
+            c = rng.integers(lat.N)
+            d = lat.coords - lat.coords[c]
+            d = (d + np.array([lat.Lx, lat.Ly]) // 2) % np.array([lat.Lx, lat.Ly]) - np.array(
+                [lat.Lx, lat.Ly]
+            ) // 2
+            far = np.linalg.norm(d @ lat.primitive, axis=1) > r + 1e-9
+            s = data.spins[a].copy()
+            s[far] = data.spins[b][far]
+            dh = ed.solve(s).fields[c] - data.fields[a][c]
+            errs.append(np.sum((dh - np.dot(dh, s[c]) * s[c]) ** 2))
+        out[str(r)] = float(np.sqrt(np.mean(errs)) / scale)
+    return out
+
+
 def timing(model: BPModel, lat_size: int, repeat: int = 3) -> float:
     """Seconds per frame for energy + autograd fields on an L x L lattice (float64)."""
     from mllg.nn import load_model, save_model
@@ -122,6 +153,7 @@ def main() -> None:
     p.add_argument("--committee", type=int, default=2, help="extra seeds for the committee")
     p.add_argument("--kinds", nargs="+", default=["bispectrum", "plain"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--locality", action="store_true", help="run the locality-floor check")
     p.add_argument("--out", type=Path, default=Path("results/benchmarks/descriptors"))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -134,6 +166,9 @@ def main() -> None:
     data = load_field_data(store)
     results["n_frames"] = data.n_frames
     print(f"data: {data.n_frames} frames of {lat.N} sites ({store})")
+    if args.locality:
+        results["locality_floor"] = locality(data, args)
+        print("locality floor (rel. change of h_perp vs radius):", results["locality_floor"])
     rows = []
     models = {}
     for kind in args.kinds:
