@@ -1,0 +1,192 @@
+"""KPM exchange fields: accuracy vs moments / colour distance, and scaling against ED.
+
+Run (single-threaded BLAS, as reported in RESULTS_kpm.md)::
+
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/kpm.py
+
+Tables printed (all measured in this one run):
+
+(a) perpendicular-field relative RMSE of KPM vs ED *at the same kT and ensemble*
+    (canonical), on the four 30x30 double-exchange reference snapshots (t=1, J=6,
+    N_e=873) and on 24x24 triangular states (f=1/4, J=2): vs M with exact probing
+    (one colour per site: pure Chebyshev truncation), Dirichlet vs Jackson kernel, and
+    vs colour distance d at the default M.
+(b) time per field evaluation of ED and KPM on random square-lattice double-exchange
+    states from 12x12 to 128x128 (median of repeats; ED stops when one evaluation would
+    exceed ED_LIMIT_S, estimated from the N^3 law of the previous size — marked as not
+    run, nothing is extrapolated into the table), the log-log slope of KPM, the
+    crossover size and the KPM/ED ratio at 48x48 together with the KPM error there.
+
+rel-RMSE_perp = rms(h_perp^KPM - h_perp^ED) / rms(h_perp^ED), h_perp = h - (h.S) S.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from mllg.electrons.base import Ensemble
+from mllg.electrons.ed import ExactDiagonalization
+from mllg.electrons.kpm import KernelPolynomial, KPMAccuracyWarning
+from mllg.hamiltonian import SdHamiltonian
+from mllg.lattice import make_lattice
+from mllg.textures import normalize, random_spins, tetrahedral
+
+REF = "/work/shared/reference/double_exchange_square_30x30/de_square_30x30_snapshots.npz"
+KT = 0.05
+ED_LIMIT_S = 400.0
+QUICK = "--quick" in sys.argv
+
+
+def perp(h: np.ndarray, s: np.ndarray) -> np.ndarray:
+    return h - np.sum(h * s, axis=-1, keepdims=True) * s
+
+
+def rel_perp(h: np.ndarray, ref: np.ndarray, s: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((perp(h, s) - perp(ref, s)) ** 2) / np.mean(perp(ref, s) ** 2)))
+
+
+def timed(fn, repeats: int):
+    out, ts = None, []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        ts.append(time.perf_counter() - t0)
+    return out, float(np.median(ts))
+
+
+def kpm(ham, ens, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", KPMAccuracyWarning)
+        return KernelPolynomial(ham, ens, **kw)
+
+
+def solve_quiet(solver, spins):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", KPMAccuracyWarning)
+        return solver.solve(spins)
+
+
+def header() -> None:
+    print("# KPM benchmark")
+    print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}, "
+          f"cpus={os.cpu_count()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
+    print(time.strftime("run at %Y-%m-%d %H:%M:%S UTC", time.gmtime()))
+
+
+def accuracy_tables() -> None:
+    ref = np.load(REF)
+    spins = ref["spins"]
+    lat = make_lattice("square", 30)
+    ham = SdHamiltonian(lat, J=6.0)
+    ens = Ensemble.canonical(873 / 1800, KT)
+    ed, t_ed = timed(lambda: ExactDiagonalization(ham, ens).solve(spins), 1)
+    print(f"\n## (a) accuracy, 30x30 double exchange (J=6, N_e=873, canonical, kT={KT}); "
+          f"ED reference at the same kT ({t_ed / 4:.1f} s per snapshot)")
+    frames = range(4)
+    print("\n### vs M, exact probing (distance=None), Dirichlet vs Jackson kernel")
+    print("| M | kernel | pi*a/M | snap0 | snap1 | snap2 | snap3 | max |")
+    print("|---|---|---|---|---|---|---|---|")
+    for M in ([300, 600] if QUICK else [200, 400, 600, 800, 1200]):
+        for kernel in ("dirichlet", "jackson"):
+            solver = kpm(ham, ens, moments=M, distance=None, kernel=kernel)
+            errs = [rel_perp(solve_quiet(solver, spins[f]).fields, ed.fields[f], spins[f])
+                    for f in (frames if not QUICK else [2])]
+            row = " | ".join(f"{e:.2e}" for e in errs)
+            print(f"| {M} | {kernel} | {np.pi * solver.a / M:.3f} | {row} | {max(errs):.2e} |",
+                  flush=True)
+            if QUICK:
+                break
+    print("\n### vs colour distance d (default M, Dirichlet)")
+    print("| d | colours | shortest | M | s/eval | snap0 | snap1 | snap2 | snap3 | max |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for d in ([8, 12] if QUICK else [4, 6, 8, 10, 12, 15, 20]):
+        solver = kpm(ham, ens, distance=d)
+        errs, ts = [], []
+        for f in frames:
+            r, t = timed(lambda f=f, solver=solver: solve_quiet(solver, spins[f]), 1)
+            errs.append(rel_perp(r.fields, ed.fields[f], spins[f]))
+            ts.append(t)
+        row = " | ".join(f"{e:.2e}" for e in errs)
+        print(f"| {d} | {solver.colouring.n_colours} | {solver.colouring.shortest:.2f} | "
+              f"{solver.moments} | {np.median(ts):.1f} | {row} | {max(errs):.2e} |", flush=True)
+
+    print(f"\n## (a') accuracy, 24x24 triangular (J=2, f=1/4, canonical, kT={KT}), ED same kT")
+    lt = make_lattice("triangular", 24)
+    ham_t = SdHamiltonian(lt, J=2.0)
+    ens_t = Ensemble.canonical(0.25, KT)
+    rng = np.random.default_rng(7)
+    states = {
+        "tetrahedral + 0.3 noise": normalize(tetrahedral(lt) + 0.3 * rng.normal(size=(lt.N, 3))),
+        "random": random_spins(lt.N, 7),
+    }
+    print("| state | d | colours | M | perp rms (ED) | rel-RMSE perp |")
+    print("|---|---|---|---|---|---|")
+    for name, s in states.items():
+        ref_t = ExactDiagonalization(ham_t, ens_t).solve(s)
+        prms = np.sqrt(np.mean(perp(ref_t.fields, s) ** 2))
+        for d in ([12] if QUICK else [6, 8, 12, 16, None]):
+            solver = kpm(ham_t, ens_t, distance=d)
+            err = rel_perp(solve_quiet(solver, s).fields, ref_t.fields, s)
+            print(f"| {name} | {d} | {solver.colouring.n_colours} | {solver.moments} | "
+                  f"{prms:.3f} | {err:.2e} |", flush=True)
+
+
+def scaling_table() -> None:
+    sizes = [12, 16, 24, 32] if QUICK else [12, 16, 24, 32, 48, 64, 96, 128]
+    ens = Ensemble.canonical(0.485, KT)
+    print(f"\n## (b) time per field evaluation, square double exchange (J=6, f=0.485, "
+          f"kT={KT}, canonical), random spins, KPM defaults (d=12, M auto)")
+    print("| L | N | ED s | KPM s | colours | M | KPM/ED speedup | KPM rel-RMSE perp vs ED |")
+    print("|---|---|---|---|---|---|---|---|")
+    rows = []
+    t_ed_prev, n_prev = None, None
+    for L in sizes:
+        lat = make_lattice("square", L)
+        ham = SdHamiltonian(lat, J=6.0)
+        s = random_spins(lat.N, L)
+        solver = kpm(ham, ens)
+        reps = 3 if lat.N <= 2500 else 1
+        rk, t_k = timed(lambda s=s, solver=solver: solve_quiet(solver, s), reps)
+        t_e, err = float("nan"), float("nan")
+        predicted = None if t_ed_prev is None else t_ed_prev * (lat.N / n_prev) ** 3
+        if predicted is None or predicted < ED_LIMIT_S:
+            re, t_e = timed(
+                lambda ham=ham, s=s: ExactDiagonalization(ham, ens).solve(s), 2 if L <= 32 else 1
+            )
+            err = rel_perp(rk.fields, re.fields, s)
+            t_ed_prev, n_prev = t_e, lat.N
+        ed_txt = f"{t_e:.2f}" if np.isfinite(t_e) else f"not run (N^3 estimate > {ED_LIMIT_S:.0f})"
+        ratio = f"{t_e / t_k:.2f}" if np.isfinite(t_e) else "-"
+        err_txt = f"{err:.2e}" if np.isfinite(err) else "-"
+        print(f"| {L} | {lat.N} | {ed_txt} | {t_k:.2f} | {solver.colouring.n_colours} | "
+              f"{solver.moments} | {ratio} | {err_txt} |", flush=True)
+        rows.append((L, lat.N, t_e, t_k, solver.colouring.n_colours))
+    n = np.array([r[1] for r in rows], float)
+    tk = np.array([r[3] for r in rows])
+    big = n >= 1000
+    slope = np.polyfit(np.log(n[big]), np.log(tk[big]), 1)[0]
+    cols = np.array([r[4] for r in rows], float)
+    slope_c = np.polyfit(np.log(n[big]), np.log(tk[big] / cols[big]), 1)[0]
+    print(f"\nKPM log-log slope of time vs N (N >= 1000): {slope:.3f}; "
+          f"per colour (time / n_colours): {slope_c:.3f}")
+    ed_rows = [r for r in rows if np.isfinite(r[2])]
+    cross = [r[0] for r in ed_rows if r[3] < r[2]]
+    print(f"crossover: KPM faster than ED from L = {cross[0] if cross else 'none measured'}")
+    for r in ed_rows:
+        if r[0] == 48:
+            print(f"KPM/ED speedup at 48x48: {r[2] / r[3]:.2f}")
+
+
+if __name__ == "__main__":
+    header()
+    if "--scaling-only" not in sys.argv:
+        accuracy_tables()
+    if "--accuracy-only" not in sys.argv:
+        scaling_table()
