@@ -60,7 +60,9 @@ def machine() -> str:
     return f"{platform.node()} {cpu}, python {sys.version.split()[0]}"
 
 
-def timing(repeat: int, sizes: list[tuple[int, int]], tol: float) -> None:
+def timing(
+    repeat: int, sizes: list[tuple[int, int]], tol: float, only: list[str] | None = None
+) -> None:
     rng = np.random.default_rng(1)
     print(f"# NEGF field-evaluation time, median of {repeat} (s); tol={tol}; {machine()}")
     print("| Lx x W | 2N | rgf | kwant-mumps | kwant-sparse | dense | max diff vs rgf |")
@@ -77,7 +79,7 @@ def timing(repeat: int, sizes: list[tuple[int, int]], tol: float) -> None:
         }
         times, fields = {}, {}
         for name, kw in engines.items():
-            if name == "dense" and lat.N > 400:
+            if (name == "dense" and lat.N > 400) or (only and name not in only):
                 times[name] = float("nan")
                 continue
             neg = strip_negf(lx, w, bias=0.3, tol=tol, **SYSTEM, **kw)
@@ -148,6 +150,7 @@ def main() -> None:
     a = sub.add_parser("timing")
     a.add_argument("--repeat", type=int, default=5)
     a.add_argument("--tol", type=float, default=1e-6)
+    a.add_argument("--engines", default="", help="comma-separated subset (default: all)")
     a.add_argument(
         "--sizes", default="16x1,64x1,256x1,32x2,64x4,128x4",
         help="comma-separated LxxW list",
@@ -164,7 +167,7 @@ def main() -> None:
     args = p.parse_args()
     if args.cmd == "timing":
         sizes = [tuple(int(v) for v in item.split("x")) for item in args.sizes.split(",")]
-        timing(args.repeat, sizes, args.tol)
+        timing(args.repeat, sizes, args.tol, [e for e in args.engines.split(",") if e])
     else:
         volts = [float(v) for v in args.voltages.split(",")]
         dw(args.Lx, args.W, args.steps, volts, args.alpha, args.dt, args.relax_steps, args.senses)
