@@ -314,3 +314,26 @@ def test_negf_llg_wall_moves_under_bias_only():
     assert abs(shift[0.0]) < 1e-3
     assert abs(shift[0.4]) > 0.3
     assert abs(shift[0.4] + shift[-0.4]) < 0.05 * abs(shift[0.4])
+
+
+def test_total_spin_torque_equals_landauer_spin_current():
+    """Bias sign and normalisation of the window term against Kwant's transmission.
+
+    For V > 0 electrons flow from the left (+z domain) to the right (-z domain); each
+    transmitted electron hands +1 of S_z to the moments, so at small V
+    ``sum_i (S_i x h_i)_z = T(mu) V / (2 pi)`` with T from ``kwant.smatrix``. The
+    equilibrium part exerts no net torque (total spin is conserved).
+    """
+    import kwant
+
+    Lx = 16
+    spins = wall(Lx, width=2.0)
+    neg = strip_negf(Lx, 1, J=3.0, mu=-3.0, t_lead=2.0, t_coupling=2.0, tol=1e-10)
+    t_mu = kwant.smatrix(neg.fsyst, -3.0, params={"spins": spins}).transmission(1, 0)
+    assert t_mu > 0.1
+    torque0 = np.sum(np.cross(spins, neg(spins)), axis=0)
+    assert np.abs(torque0).max() < 1e-9
+    for v in (0.02, -0.02):
+        neg.bias = v
+        torque = np.sum(np.cross(spins, neg(spins)), axis=0)
+        np.testing.assert_allclose(torque[2], t_mu * v / (2 * np.pi), rtol=0.02)
