@@ -207,6 +207,10 @@ def test_batch_and_result_shapes():
     assert np.all(np.isnan(res.energy))
     np.testing.assert_allclose(res.fields[1], neg(batch[1]), atol=1e-12)
     assert neg.name == "negf" and neg.attrs()["bias"] == 0.2
+    from mllg.sampling import provider_attrs
+
+    attrs = provider_attrs(neg)
+    assert attrs["solver"] == "negf" and attrs["bias"] == 0.2 and attrs["t_lead"] == 1.0
 
 
 # ------------------------------------------------------------------ bad input

@@ -563,6 +563,15 @@ class _NEGFBase:
         out |= {"solver": "negf", "bias": self.bias, "engine": self.engine, "tol": self.tol}
         return out
 
+    def settings(self) -> dict:
+        """Solver settings and lead parameters (for :func:`mllg.sampling.provider_attrs`)."""
+        sp = self.spec
+        return {
+            "bias": self.bias, "leads": int(sp.leads), "t_lead": sp.t_lead,
+            "t_coupling": sp.t_coupling, "W": sp.W, "periodic_y": sp.periodic_y,
+            "engine": self.engine, "tol": self.tol,
+        }  # fmt: skip
+
     engine = "base"
 
     # -- to be provided
