@@ -341,3 +341,24 @@ def test_total_spin_torque_equals_landauer_spin_current():
         neg.bias = v
         torque = np.sum(np.cross(spins, neg(spins)), axis=0)
         np.testing.assert_allclose(torque[2], t_mu * v / (2 * np.pi), rtol=0.02)
+
+
+def test_langevin_sampling_with_negf_provider(tmp_path):
+    """The project's Langevin-LLG sampler takes the NEGF provider; labels are NEGF fields."""
+    from mllg.analysis.domain_wall import domain_wall
+    from mllg.dynamics import ClassicalTerms
+    from mllg.io import open_store
+    from mllg.sampling import sample_llg
+
+    lat = Lattice("strip", 12, 1, periodic_y=False)
+    neg = strip_negf(12, 1, J=3.0, mu=-3.0, t_lead=2.0, t_coupling=2.0, bias=0.3, tol=1e-6)
+    path = sample_llg(
+        neg, lat, domain_wall(lat, width=2.0), tmp_path / "s.zarr", alpha=0.5, dt=0.2,
+        kT=0.01, n_steps=4, every=2, classical=ClassicalTerms(K=0.01),
+    )  # fmt: skip
+    st = open_store(path)
+    assert st.sizes["frame"] == 3 and st.attrs["bias"] == 0.3 and st.attrs["solver"] == "negf"
+    s2 = st["spins"].values[2]
+    # the stored fields are the total LLG field: NEGF plus the classical anisotropy field
+    expected = neg(s2) + ClassicalTerms(K=0.01).fields(s2)
+    np.testing.assert_allclose(st["fields"].values[2], expected, atol=1e-5)
