@@ -110,6 +110,8 @@ class SlurmCluster:
         The generated slurm.conf (``/etc/slurm/slurm.conf`` links to it while running).
     env : dict
         Environment for client commands (``SLURM_CONF`` set).
+    cpus : int
+        CPUs of the node (known once the config is written).
     """
 
     def __init__(self, root: Path, start_timeout: float = 60.0) -> None:
@@ -121,6 +123,7 @@ class SlurmCluster:
         self._logs: list = []
         self._lock = None
         self._linked = False
+        self.cpus = 0
 
     # -- configuration -------------------------------------------------------------------
     def write_conf(self) -> Path:
@@ -134,6 +137,7 @@ class SlurmCluster:
         for sub in ("state", "spool", "log", "run"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         hw = _node_hardware()
+        self.cpus = hw["CPUs"]
         r = self.root
         lines = [
             "ClusterName=mllgtest",
