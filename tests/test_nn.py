@@ -254,6 +254,12 @@ def test_training_pipeline_writes_outputs(tmp_path):
         model_from_checkpoint(tmp_path / "checkpoints" / "best.ckpt", make_lattice("square", 4, 4))
     # feature normalization is stored with the model
     assert not torch.allclose(model.feature_std, torch.ones_like(model.feature_std))
+    # seeded: a second run gives the same weights; another seed does not
+    again, _ = train(data, cfg, tmp_path / "again")
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters()))
+    cfg.seed = 1
+    other, _ = train(data, cfg, tmp_path / "other")
+    assert not all(torch.equal(a, b) for a, b in zip(model.parameters(), other.parameters()))
 
 
 @pytest.mark.slow
