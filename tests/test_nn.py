@@ -285,3 +285,20 @@ def test_training_learns_ed_fields_and_committee_flags_unfamiliar_states(tmp_pat
     near = com.predict(data.spins[:10])["sigma"].mean()
     far = com.predict(np.stack([random_spins(lat.N, k) for k in range(10)]))["sigma"].mean()
     assert far > 2 * near
+
+
+def test_generalized_model_trains_on_driven_strip_data(tmp_path, rng):
+    """Non-conservative synthetic fields (h_i = S_{i+x} x S_i): the generalized model
+    trains, exports and reloads on a strip with lead features."""
+    lat = make_lattice("strip", 6, 3)
+    spins = np.stack([random_spins(lat.N, rng) for _ in range(10)])
+    right = lat.index(lat.x + 1, lat.y)
+    partner = np.where(right[None, :, None] >= 0, spins[:, right], 0.0)
+    data = FieldData(lat, spins, np.cross(partner, spins))
+    mcfg = ModelConfig(descriptor=SMALL, hidden=(8,), potential="generalized", lead_columns=2)
+    cfg = TrainConfig(model=mcfg.to_dict(), max_epochs=2, batch_size=4)
+    model, metrics = train(data, cfg, tmp_path)
+    assert model.n_out == 2 and np.isfinite(metrics["torque_rel_rmse"])
+    loaded = load_model(tmp_path / "model")
+    assert loaded.config.potential == "generalized" and loaded.lead.shape == (lat.N, 4)
+    assert np.array_equal(loaded.predict(spins[0])["fields"], model.predict(spins[0])["fields"])

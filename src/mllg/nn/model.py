@@ -294,7 +294,7 @@ def check_state_dict(model: BPModel, state: dict, source: str) -> None:
 class MLFieldProvider:
     """Field provider for the LLG engine: spins (N, 3) -> fields (N, 3), NumPy in and out.
 
-    Also offers ``solve`` -> dict with ``energy`` and ``fields`` and ``torch_threads``.
+    Also offers ``energy(spins)``: the model energy (``E`` or ``(E_A, E_B)``), units of t.
     """
 
     def __init__(self, model: BPModel) -> None:
