@@ -189,6 +189,7 @@ def main() -> None:
     p.add_argument("--every", type=int, default=5)
     p.add_argument("--r-cut", type=float, default=5.0)
     p.add_argument("--inner-r-cut", type=float, default=2.0)
+    p.add_argument("--no-triples", action="store_true", help="bispectrum without degree-3 terms")
     p.add_argument("--hidden", type=int, nargs="+", default=[64, 64])
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--batch-size", type=int, default=8)
@@ -222,7 +223,9 @@ def main() -> None:
     rows = []
     models = {}
     for kind in args.kinds:
-        desc = DescriptorConfig(kind=kind, r_cut=args.r_cut, inner_r_cut=args.inner_r_cut).to_dict()
+        desc = DescriptorConfig(
+            kind=kind, r_cut=args.r_cut, inner_r_cut=args.inner_r_cut, triples=not args.no_triples
+        ).to_dict()
         mcfg = ModelConfig(descriptor=desc, hidden=tuple(args.hidden)).to_dict()
         cfg = TrainConfig(
             model=mcfg,
@@ -244,7 +247,10 @@ def main() -> None:
         members = [models["bispectrum"]]
         for extra in range(1, args.committee + 1):
             desc = DescriptorConfig(
-                kind="bispectrum", r_cut=args.r_cut, inner_r_cut=args.inner_r_cut
+                kind="bispectrum",
+                r_cut=args.r_cut,
+                inner_r_cut=args.inner_r_cut,
+                triples=not args.no_triples,
             ).to_dict()
             cfg = TrainConfig(
                 model=ModelConfig(descriptor=desc, hidden=tuple(args.hidden)).to_dict(),

@@ -187,9 +187,10 @@ def test_bad_inputs():
         desc(torch.zeros(2, 16, 2))
 
 
-def test_multiscale_descriptor_invariance_and_size(rng):
+@pytest.mark.parametrize("triples", [True, False])
+def test_multiscale_descriptor_invariance_and_size(triples, rng):
     lat = make_lattice("triangular", 8, 8)
-    desc = _desc(lat, r_cut=4.0, inner_r_cut=2.0)
+    desc = _desc(lat, r_cut=4.0, inner_r_cut=2.0, triples=triples)
     # 60 centre bonds within r = 4, plus the 36 bonds and 24 triangles of the inner hexagon
     assert desc.n_objects == 60 + 36 + 24
     s = random_spins(lat.N, rng)

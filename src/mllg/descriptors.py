@@ -107,6 +107,10 @@ class DescriptorConfig:
         Neighbour–neighbour bonds and triangles use only sites within this radius of the
         centre (``None``: ``r_cut``). A long ``r_cut`` with a short ``inner_r_cut`` keeps
         long-range pair correlations with the centre at a modest feature count.
+    triples : bool
+        Bispectrum only: include the degree-3 invariants (copy x reference x reference and
+        reference triples). ``False`` keeps the A1 coefficients, the power spectrum and the
+        projections ``f^{Gamma,a} . r^Gamma`` on the own reference (degree <= 2).
     """
 
     kind: str = "bispectrum"
@@ -115,6 +119,7 @@ class DescriptorConfig:
     chirality: bool = True
     triangle_cut: float | None = None
     inner_r_cut: float | None = None
+    triples: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in DESCRIPTOR_KINDS:
@@ -477,6 +482,8 @@ class BispectrumDescriptor(BondDescriptor):
             for r1, r2 in itertools.combinations_with_replacement(refs, 2):
                 if r1 == "1" and r2 == "1":
                     continue
+                if not config.triples and not (r1 == "1" and r2 == n):
+                    continue
                 t = invariant_tensors([rep_of[n], rep_of[r1], rep_of[r2]])
                 if len(t):
                     name = f"T_{n}_{r1}_{r2}"
@@ -484,7 +491,9 @@ class BispectrumDescriptor(BondDescriptor):
                     self._copy_terms.append((n, r1, r2, name))
                     n_feat += self.multiplicity[n] * len(t)
         self._ref_terms: list[tuple[str, str, str, str]] = []
-        for r1, r2, r3 in itertools.combinations_with_replacement(nontrivial, 3):
+        for r1, r2, r3 in itertools.combinations_with_replacement(
+            nontrivial if config.triples else [], 3
+        ):
             t = invariant_tensors([rep_of[r1], rep_of[r2], rep_of[r3]])
             if len(t):
                 name = f"R_{r1}_{r2}_{r3}"
