@@ -280,7 +280,8 @@ class KernelPolynomial:
     random_phases : bool
         Multiply every probe entry by a random phase (unbiased probing errors).
     seed : int or None
-        Seed of the random phases.
+        Seed of the random phases (drawn once; the same phases are used on every call,
+        also in the cheap first pass that estimates mu in the canonical ensemble).
     tol : float
         Warn (:class:`KPMAccuracyWarning`) when the estimated bound on the field error
         from the Chebyshev truncation, ``2 |J| eps`` with
@@ -329,7 +330,10 @@ class KernelPolynomial:
         self.random_phases = bool(random_phases)
         self.tol = float(tol)
         self.block_bytes = int(block_bytes)
-        self._rng = np.random.default_rng(seed)
+        # One fixed set of phases (from ``seed``): results do not depend on call history,
+        # so trajectories driven by this provider are reproducible and resumable.
+        rng = np.random.default_rng(seed)
+        self._phase = np.exp(2j * np.pi * rng.random(lattice.N))
         self.e_min, self.e_max = self._weyl_bounds()
         half = 0.5 * (self.e_max - self.e_min)
         self.a = half * 1.01 + 1e-9
@@ -414,9 +418,7 @@ class KernelPolynomial:
         cc = max(1, min(n_col, cols_per_block // 2))
         order = np.argsort(colours, kind="stable")
         starts = np.searchsorted(colours[order], np.arange(n_col + 1))
-        phase = (
-            np.exp(2j * np.pi * self._rng.random(n_sites)) if phases else np.ones(n_sites, complex)
-        )
+        phase = self._phase if phases else np.ones(n_sites, complex)
         tau = np.zeros(M)
         K = 0 if coeff is None else coeff.shape[1]
         acc = np.zeros((K, n_sites, 2, 2), complex) if K else None
