@@ -130,7 +130,28 @@ def test_classical_terms_are_minus_gradient(rng):
         assert fd == pytest.approx(h[i, a], rel=1e-7, abs=1e-9)
 
 
+@pytest.mark.parametrize("p", [-1, 1])
+def test_precession_sense_of_a_single_spin(p):
+    """Undamped spin in B along z: S_x + i S_y rotates as exp(-i p B t) (dS/dt = p S x B)."""
+    B, dt, n = 0.5, 0.01, 200
+    llg = LLG(
+        lambda s: np.zeros_like(s),
+        alpha=0.0,
+        dt=dt,
+        precession=p,
+        classical=ClassicalTerms(B=(0.0, 0.0, B)),
+    )
+    s0 = np.array([[np.sin(1.0), 0.0, np.cos(1.0)]])
+    frames = list(llg.run(s0, n, every=n, energy=False))
+    s = frames[-1].spins[0]
+    phase = np.angle(s[0] + 1j * s[1])
+    assert phase == pytest.approx(-p * B * dt * n, abs=1e-4)
+    assert s[2] == pytest.approx(np.cos(1.0), abs=1e-12)
+
+
 def test_bad_llg_settings_are_rejected():
+    with pytest.raises(ValueError, match="precession"):
+        LLG(_zero_field, alpha=0.1, dt=0.1, precession=0)
     with pytest.raises(ValueError, match="dt"):
         LLG(_zero_field, alpha=0.1, dt=0.0)
     with pytest.raises(ValueError, match="kT"):

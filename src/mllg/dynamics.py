@@ -4,7 +4,7 @@ Equation of motion (hbar = gamma = 1, time in units of 1/t):
 
 .. math::
 
-    dS_i/dt = -S_i \\times (h_i + \\eta_i) - \\alpha S_i \\times (S_i \\times (h_i + \\eta_i))
+    dS_i/dt = p S_i \\times (h_i + \\eta_i) - \\alpha S_i \\times (S_i \\times (h_i + \\eta_i))
 
 with the exchange field ``h_i = -dE/dS_i`` from a *field provider* plus optional classical
 terms, damping ``alpha`` and Gaussian white noise of variance
@@ -14,7 +14,13 @@ terms, damping ``alpha`` and Gaussian white noise of variance
     \\langle \\eta_i^a(t) \\eta_j^b(t') \\rangle
         = \\frac{2 \\alpha k_B T}{1 + \\alpha^2} \\delta_{ij} \\delta_{ab} \\delta(t - t'),
 
-interpreted in the Stratonovich sense. This is the Landau–Lifshitz form of the Gilbert
+interpreted in the Stratonovich sense. The precession sign ``p`` defaults to ``-1``, the
+convention of the design notes. ``p = +1`` is the equation of motion of a spin angular
+momentum with energy ``-h . S`` (Heisenberg: ``dS/dt = i[H, S] = S x h``); with it the
+spin transferred by the electrons (``h = J <sigma>``) and the local moments is conserved,
+which fixes the direction a current pushes a domain wall. In equilibrium (time-reversal
+invariant ``E(S) = E(-S)``) the two signs are related by the global flip ``S -> -S`` and
+give the same statistics, relaxation and coarsening. This is the Landau–Lifshitz form of the Gilbert
 equation with time rescaled by ``1 + alpha^2``; with this variance a spin in a field B
 samples the Boltzmann distribution ``exp(B . S / kT)`` (tested:
 ``<S_z> = coth(B/kT) - kT/B``).
@@ -143,6 +149,8 @@ class LLG:
         Seed of the PCG64 generator for the noise; equal seeds give equal trajectories.
     corrector_iterations : int
         Midpoint corrector sweeps (1 = Mentink's semi-implicit scheme).
+    precession : {-1, +1}
+        Sign ``p`` of the precession term ``p S x h`` (see the module notes).
     """
 
     provider: FieldProvider
@@ -153,6 +161,7 @@ class LLG:
     classical: ClassicalTerms | None = None
     seed: int | np.random.Generator | None = None
     corrector_iterations: int = 1
+    precession: int = -1
     rng: np.random.Generator = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -164,6 +173,8 @@ class LLG:
             raise ValueError(f"alpha={self.alpha!r} must be a finite number >= 0.")
         if not (np.isfinite(self.kT) and self.kT >= 0):
             raise ValueError(f"kT={self.kT!r} must be a finite number >= 0.")
+        if self.precession not in (-1, 1):
+            raise ValueError(f"precession={self.precession!r} is not allowed; use -1 or +1.")
         if self.corrector_iterations < 1:
             raise ValueError(f"corrector_iterations={self.corrector_iterations} must be >= 1.")
         if self.kT > 0 and self.alpha == 0:
@@ -200,7 +211,7 @@ class LLG:
         return h, e
 
     def _omega(self, spins: NDArray, h: NDArray) -> NDArray[np.float64]:
-        return h + self.alpha * np.cross(spins, h)
+        return -self.precession * h + self.alpha * np.cross(spins, h)
 
     def _noise(self, shape: tuple[int, ...]) -> NDArray[np.float64] | float:
         if self.kT == 0:
