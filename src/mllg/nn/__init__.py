@@ -1,18 +1,17 @@
 """Behler–Parrinello models of exchange fields: models, export, training, evaluation.
 
-See :mod:`mllg.nn.model` (conservative and generalized-potential models, export,
-field provider, committee) and :mod:`mllg.nn.training` (Lightning training, metrics).
+See :mod:`mllg.nn.model` (conservative and generalized-potential models, export),
+:mod:`mllg.nn.provider` (field provider for LLG, committee) and :mod:`mllg.nn.training` (Lightning training, metrics).
 """
 
 from mllg.nn.model import (
     BPModel,
-    Committee,
-    MLFieldProvider,
     ModelConfig,
     lead_encoding,
     load_model,
     save_model,
 )
+from mllg.nn.provider import Committee, MLFieldProvider
 from mllg.nn.training import (
     FieldData,
     FieldDataModule,
