@@ -1,7 +1,8 @@
 """Behler–Parrinello models of exchange fields: models, export, training, evaluation.
 
 See :mod:`mllg.nn.model` (conservative and generalized-potential models, export),
-:mod:`mllg.nn.provider` (field provider for LLG, committee) and :mod:`mllg.nn.training` (Lightning training, metrics).
+:mod:`mllg.nn.provider` (field provider for LLG, committee) and
+:mod:`mllg.nn.training` (Lightning training, metrics).
 """
 
 from mllg.nn.model import (
