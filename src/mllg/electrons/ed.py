@@ -54,7 +54,8 @@ class ExactDiagonalization:
             mu.extend(o[1] for o in occ)
             energy.extend(o[2] for o in occ)
             u = vec.reshape(vec.shape[0], n, 2, 2 * n)
-            rho.append(np.einsum("fian,fn,fibn->fiab", u, f, u.conj(), optimize=True))
+            # rho_ii = (U_i f) U_i^dagger with U_i the two rows of site i: batched 2x2 blocks.
+            rho.append((u * f[:, None, None, :]) @ np.swapaxes(u.conj(), -1, -2))
         rho_all = np.concatenate(rho)
         result = ElectronicResult(
             energy=np.array(energy),
