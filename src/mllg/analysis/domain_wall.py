@@ -54,9 +54,7 @@ def domain_wall(
     x = lattice.x.astype(float)
     c = (lattice.Lx - 1) / 2 if centre is None else float(centre)
     theta = 2 * np.arctan(np.exp((x - c) / width))
-    s = np.stack(
-        [np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)], axis=1
-    )
+    s = np.stack([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)], axis=1)
     return sign * s
 
 
@@ -71,6 +69,10 @@ class WallFit:
     sign : +1 if +z is on the left.
     phi : azimuth of the in-plane moment averaged with weight ``sin(theta)`` (radians).
     rms : root-mean-square residual of the S_z fit.
+    amplitude : fitted domain magnetisation ``m`` (1 for an ideal wall, < 1 when thermal
+        fluctuations reduce the column-averaged ``|S_z|`` inside the domains).
+    position_err : standard error of X from the fit (with a noise model that is
+        largest at the wall centre, :func:`_position_stderr`), lattice units.
     """
 
     position: float
@@ -78,6 +80,8 @@ class WallFit:
     sign: int
     phi: float
     rms: float
+    amplitude: float = 1.0
+    position_err: float = 0.0
 
 
 def column_profile(spins: NDArray, lattice: Lattice) -> NDArray[np.float64]:
@@ -88,33 +92,106 @@ def column_profile(spins: NDArray, lattice: Lattice) -> NDArray[np.float64]:
     return spins.reshape(lattice.Ly, lattice.Lx, 3).mean(axis=0)
 
 
-def fit_domain_wall(spins: NDArray, lattice: Lattice) -> WallFit:
-    """Fit ``S_z(x) = -sign tanh((x - X)/lambda)`` to the column-averaged profile.
+def _wall_sign(sz: NDArray) -> int:
+    """+1 if the wall has +z on the left, -1 if -z is on the left.
 
-    The start value of X is the (linearly interpolated) zero crossing of ``S_z``; the
-    sign is read from the two ends. Raises if ``S_z`` has the same sign at both ends (no
-    180 deg wall).
+    Compares the mean S_z of the first and last ``q`` sites for ``q = Lx/4, Lx/8, 2, 1``
+    (the first ``q`` with opposite signs wins): long windows average out noise, short
+    ones still see a wall near an end.
+    """
+    lx = sz.size
+    for q in dict.fromkeys((max(1, lx // 4), max(1, lx // 8), min(2, lx), 1)):
+        left, right = float(np.mean(sz[:q])), float(np.mean(sz[-q:]))
+        if left * right < 0:
+            return 1 if left > right else -1
+    raise ValueError(
+        "spins hold no 180 deg domain wall along x: S_z has the same sign at both ends "
+        f"of the strip (x = 0: {sz[0]:+.3f}, x = Lx - 1: {sz[-1]:+.3f})."
+    )
+
+
+def _position_stderr(jac: NDArray, res: NDArray, model: NDArray) -> float:
+    """Standard error of the fitted wall centre (first parameter), lattice units.
+
+    The noise of a column average of ``S_z`` is not uniform: a spin tilted by random
+    fluctuations changes ``S_z`` to first order where it lies in-plane (the wall
+    centre, which fixes X) and only to second order inside the domains. The variance
+    is modelled as ``v(x) = a + b (1 - S_fit(x)^2 / m^2)`` (``a, b >= 0`` from a
+    least-squares fit of the squared residuals), and the covariance of the unweighted
+    least-squares estimate is the sandwich ``(J^T J)^-1 J^T diag(v) J (J^T J)^-1``
+    times ``n / (n - p)``. A plain ``sigma^2 (J^T J)^-1`` underestimates the scatter
+    of X by ~1.4x for thermal-like noise.
+    """
+    n, p = jac.shape
+    design = np.stack([np.ones(n), 1.0 - model**2], axis=1)
+    coef, *_ = np.linalg.lstsq(design, res**2, rcond=None)
+    coef = np.clip(coef, 0.0, None)
+    if not np.any(coef):
+        coef[0] = float(np.mean(res**2))
+    var = design @ coef
+    bread = np.linalg.pinv(jac.T @ jac)
+    cov = bread @ ((jac * var[:, None]).T @ jac) @ bread * n / max(1, n - p)
+    return float(np.sqrt(max(cov[0, 0], 0.0)))
+
+
+def fit_domain_wall(spins: NDArray, lattice: Lattice, amplitude: bool = True) -> WallFit:
+    """Fit ``S_z(x) = -sign m tanh((x - X)/lambda)`` to the column-averaged profile.
+
+    Robustness:
+
+    * the sign comes from the mean ``S_z`` near the two ends (:func:`_wall_sign`);
+    * the start value of X uses the integral of the profile,
+      ``sum_x sign S_z(x) ~ m (2X - Lx + 1)`` (exact for a wall far from the ends), which
+      is insensitive to noise that creates extra zero crossings; the start value of the
+      width is ``sum_x (m^2 - S_z^2) / (2 m^2)`` (``int sech^2 = 2 lambda``);
+    * the fit is a bounded least-squares problem started from these values and from the
+      zero crossing nearest to them; the best of the starts is kept;
+    * with ``amplitude`` the domain magnetisation ``m`` is a free parameter in (0, 1]
+      (thermal fluctuations; bounded by 1.5 so that the ideal ``m = 1`` is an interior
+      optimum), otherwise ``m = 1``.
+
+    Raises if the ends do not have opposite ``S_z`` (no 180 deg wall).
     """
     prof = column_profile(spins, lattice)
     sz = prof[:, 2]
-    x = np.arange(lattice.Lx, dtype=float)
-    if np.sign(sz[0]) == np.sign(sz[-1]) or sz[0] == 0:
-        raise ValueError(
-            "spins hold no 180 deg domain wall along x: S_z has the same sign at x = 0 "
-            f"({sz[0]:+.3f}) and x = Lx - 1 ({sz[-1]:+.3f})."
-        )
-    sign = 1 if sz[0] > 0 else -1
-    k = int(np.argmax(sign * sz < 0))  # first site past the crossing
-    x0 = x[k - 1] + sz[k - 1] / (sz[k - 1] - sz[k]) if k > 0 else x[0]
+    lx = lattice.Lx
+    x = np.arange(lx, dtype=float)
+    sign = _wall_sign(sz)
+    q = max(1, lx // 8)
+    m0 = float(np.clip(0.5 * sign * (np.mean(sz[:q]) - np.mean(sz[-q:])), 0.05, 1.0))
+    m0 = m0 if amplitude else 1.0
+    x_int = float(np.clip(0.5 * (lx - 1 + sign * np.sum(sz) / m0), 0.0, lx - 1))
+    w_int = float(np.clip(np.sum(np.clip(m0**2 - sz**2, 0, None)) / (2 * m0**2), 0.3, lx))
+    # zero crossings of -sign S_z from below, nearest to the integral estimate
+    crossing = np.where(sign * sz[:-1] * sign * sz[1:] <= 0)[0]
+    starts = [x_int]
+    if crossing.size:
+        k = crossing[np.argmin(np.abs(crossing - x_int))]
+        dz = sz[k] - sz[k + 1]
+        starts.append(float(x[k] + (sz[k] / dz if dz != 0 else 0.5)))
 
     def resid(p: NDArray) -> NDArray:
-        return -sign * np.tanh((x - p[0]) / p[1]) - sz
+        amp = p[2] if amplitude else 1.0
+        return -sign * amp * np.tanh((x - p[0]) / p[1]) - sz
 
-    sol = least_squares(resid, [x0, 2.0], bounds=([-1.0, 1e-3], [lattice.Lx, 10.0 * lattice.Lx]))
+    lo = [-1.0, 1e-3, 1e-3]
+    hi = [float(lx), 10.0 * lx, 1.5]
+    n_par = 3 if amplitude else 2
+    best = None
+    for x0 in starts:
+        p0 = [x0, w_int, m0][:n_par]
+        sol = least_squares(
+            resid, p0, bounds=(lo[:n_par], hi[:n_par]), x_scale="jac", xtol=1e-12, ftol=1e-12
+        )
+        if best is None or sol.cost < best.cost:
+            best = sol
     sin_t = np.hypot(prof[:, 0], prof[:, 1])
     phi = float(np.angle(np.sum(sin_t * (prof[:, 0] + 1j * prof[:, 1]) * sign)))
-    rms = float(np.sqrt(np.mean(sol.fun**2)))
-    return WallFit(float(sol.x[0]), float(sol.x[1]), sign, phi, rms)
+    rms = float(np.sqrt(np.mean(best.fun**2)))
+    model = np.tanh((x - best.x[0]) / best.x[1])
+    x_err = _position_stderr(best.jac, best.fun, model)
+    amp = float(best.x[2]) if amplitude else 1.0
+    return WallFit(float(best.x[0]), float(best.x[1]), sign, phi, rms, amp, x_err)
 
 
 def wall_positions(frames: NDArray, lattice: Lattice) -> NDArray[np.float64]:
@@ -122,9 +199,7 @@ def wall_positions(frames: NDArray, lattice: Lattice) -> NDArray[np.float64]:
     return np.array([fit_domain_wall(s, lattice).position for s in np.asarray(frames)])
 
 
-def wall_velocity(
-    time: NDArray, position: NDArray, t_min: float = 0.0
-) -> tuple[float, float]:
+def wall_velocity(time: NDArray, position: NDArray, t_min: float = 0.0) -> tuple[float, float]:
     """Least-squares slope ``dX/dt`` over ``time >= t_min`` and its standard error.
 
     Units: lattice sites per unit time (1/t). Needs at least three points.
