@@ -3,36 +3,428 @@
 :class:`MLFieldProvider` maps spins (N, 3) to exchange fields (N, 3) (units of t) with a
 trained :class:`mllg.nn.model.BPModel`; :class:`Committee` averages independently trained
 models and gives the per-site spread of their perpendicular fields.
+
+Fast path
+---------
+The provider evaluates a *copy* of the model (float32 by default, float64 on request,
+on ``cpu`` or ``cuda``) through a fused, algebraically identical rewrite of the
+descriptor and the first network layer:
+
+* the neighbour index tensors of the descriptor (built once per lattice) gather the object
+  values ``v`` (bond variables ``S_j . S_k`` and scalar chiralities) of all sites at once,
+  and one GEMM gives the irrep coefficients ``c = v B`` (``B`` the symmetry-adapted basis);
+* every bispectrum invariant is linear, quadratic or cubic in ``c``. With ``R = (1, r)``
+  the concatenated references (``r^Gamma = n_Gamma^{-1/2} sum_a f^{Gamma,a}``) the copy
+  terms are ``B_k = sum_a f_a M_{ak}`` with ``M = (R x R) W`` (one GEMM per irrep; ``W``
+  holds the invariant tensors ``T^k_{abe}``), the power spectrum is ``(c o c) P``, and
+  the reference triples are ``sum_a R_a ((R x R) W_R)_{ak}``;
+* the feature standardization ``x = (G - mean) / std``, the order of the descriptor's
+  features and the constant lead encoding of a strip are folded into the weights and bias
+  of the first linear layer, ``z_1 = [c, c o c, B, R3] (P W_1^T / std) + b_1'``;
+* fields ``h_i = -dE/dS_i`` (and ``+ S_i x (-dE_B/dS_i)`` for the generalized potential)
+  come from one reverse-mode pass per output with respect to the spins only: the
+  parameters do not require gradients and no higher-order graph is built.
+
+At construction the fused path is checked against the model's own forward pass in float64
+on a random configuration; if they differ (e.g. the descriptor definition changed) the
+provider falls back to the generic path with a warning. Energies are summed in float64.
 """
 
 from __future__ import annotations
 
+import copy
+import time
+import warnings
+from dataclasses import dataclass, field
+
 import numpy as np
+import torch
 from numpy.typing import NDArray
 
+from mllg.descriptors import BispectrumDescriptor, BondDescriptor, PlainDescriptor
 from mllg.nn.model import BPModel
 
+PROVIDER_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
-class MLFieldProvider:
-    """Field provider for the LLG engine: spins (N, 3) -> fields (N, 3), NumPy in and out.
 
-    Also offers ``energy(spins)``: the model energy (``E`` or ``(E_A, E_B)``), units of t.
+@dataclass
+class MLResult:
+    """Result of one ML evaluation, shaped like :class:`mllg.electrons.ElectronicResult`.
+
+    Attributes
+    ----------
+    energy : (1,) total model energy ``E`` (conservative) or ``E_A`` (generalized), units
+        of t, summed in float64.
+    fields : (N, 3) exchange fields, float64, units of t.
+    energies : (n_out,) ``E`` or ``(E_A, E_B)``.
+    """
+
+    energy: NDArray[np.float64]
+    fields: NDArray[np.float64]
+    energies: NDArray[np.float64] = field(default_factory=lambda: np.zeros(1))
+
+
+class _FusedFeatures(torch.nn.Module):
+    """Descriptor + standardization + first linear layer, fused (see the module notes).
+
+    ``forward(spins (F, N, 3)) -> z_1 (F, N, h_1)``, the pre-activation of the first hidden
+    layer, identical (to rounding) to ``net[0]((descriptor(spins) - mean) / std)``.
     """
 
     def __init__(self, model: BPModel) -> None:
-        self.model = model.eval()
+        super().__init__()
+        desc: BondDescriptor = model.descriptor
+        self.n_sites = model.lattice.N
+        self.n_shapes = len(desc.shapes)
+        self.register_buffer("bond_idx", desc.bond_idx.clone())
+        self.register_buffer("tri_idx", desc.tri_idx.clone())
+        self.register_buffer("object_idx", desc.object_idx.clone())
+        first = model.net[0]
+        w1 = first.weight.detach().double()  # (h1, n_in)
+        b1 = first.bias.detach().double()
+        mean = model.feature_mean.detach().double()
+        std = model.feature_std.detach().double()
+        w_std = w1 / std  # columns scaled by 1/std
+        bias = b1 - w_std @ mean
+        n_feat = desc.n_features
+        lead = model.lead.detach().double()
+        if lead.shape[1]:
+            site_bias = lead @ w_std[:, n_feat:].T + bias  # (N, h1)
+        else:
+            site_bias = bias.expand(self.n_sites, -1)
+        self.register_buffer("site_bias", site_bias.contiguous())
+        w_desc = w_std[:, :n_feat].T  # (n_feat, h1)
+        self.bispectrum = isinstance(desc, BispectrumDescriptor)
+        if not self.bispectrum:
+            if not isinstance(desc, PlainDescriptor):
+                raise TypeError(f"no fused path for descriptor {type(desc).__name__}.")
+            self.register_buffer("w1", w_desc.contiguous())
+            return
+        self._build_bispectrum(desc, w_desc)
+
+    # ------------------------------------------------------------------ construction
+    def _build_bispectrum(self, desc: BispectrumDescriptor, w_desc: torch.Tensor) -> None:
+        k = desc.n_objects
+        cols = {n: getattr(desc, f"cols_{n}").numpy() for n in desc.names}
+        nontrivial = [n for n in desc.names if n != "A1"]
+        # References R = (1, r^Gamma ...) as a linear map of c: R = c @ ref_map, R_0 = 1.
+        ref_off: dict[str, int] = {"1": 0}
+        d_ref = 1
+        for n in nontrivial:
+            ref_off[n] = d_ref
+            d_ref += cols[n].shape[1]
+        ref_map = np.zeros((k, d_ref))
+        for n in nontrivial:
+            c_n, d_n = cols[n].shape
+            for a in range(d_n):
+                ref_map[cols[n][:, a], ref_off[n] + a] = 1.0 / np.sqrt(c_n)
+        self.d_ref = d_ref
+        dim = {"1": 1, **{n: cols[n].shape[1] for n in nontrivial}}
+        # Copy terms grouped by irrep: M_n = (R x R) @ W_n, W_n[(b, e), (a, kk)].
+        groups: dict[str, list] = {n: [] for n in nontrivial}
+        for n, r1, r2, name in desc._copy_terms:
+            groups[n].append((r1, r2, getattr(desc, name).numpy()))
+        # Features of the fused block, in the order [c, c o c, B_n..., R3].
+        blocks: list[tuple[str, int]] = [("c", k), ("c2", k)]
+        self._irrep_terms: list[tuple[str, int, int]] = []  # (irrep, d_n, width)
+        term_offset: dict[tuple[str, int], int] = {}
+        for n in nontrivial:
+            width = sum(t.shape[0] for _, _, t in groups[n])
+            if width == 0:
+                continue
+            d_n = dim[n]
+            w = np.zeros((d_ref * d_ref, d_n * width))
+            off = 0
+            for idx, (r1, r2, t) in enumerate(groups[n]):
+                for kk in range(t.shape[0]):
+                    for a in range(d_n):
+                        for b in range(dim[r1]):
+                            for e in range(dim[r2]):
+                                row = (ref_off[r1] + b) * d_ref + ref_off[r2] + e
+                                w[row, a * width + off + kk] += t[kk, a, b, e]
+                term_offset[(n, idx)] = off
+                off += t.shape[0]
+            self.register_buffer(f"W_{n}", torch.as_tensor(w))
+            self.register_buffer(f"cols_{n}", torch.as_tensor(cols[n]))
+            self._irrep_terms.append((n, d_n, width))
+            blocks.append((f"B_{n}", cols[n].shape[0] * width))
+        ref_width = sum(getattr(desc, name).shape[0] for *_, name in desc._ref_terms)
+        self.ref_width = ref_width
+        if ref_width:
+            w = np.zeros((d_ref * d_ref, d_ref * ref_width))
+            off = 0
+            for r1, r2, r3, name in desc._ref_terms:
+                t = getattr(desc, name).numpy()
+                for kk in range(t.shape[0]):
+                    for a in range(dim[r1]):
+                        for b in range(dim[r2]):
+                            for e in range(dim[r3]):
+                                row = (ref_off[r2] + b) * d_ref + ref_off[r3] + e
+                                w[row, (ref_off[r1] + a) * ref_width + off + kk] += t[kk, a, b, e]
+                off += t.shape[0]
+            self.register_buffer("W_ref", torch.as_tensor(w))
+            blocks.append(("R3", ref_width))
+        start = {}
+        pos = 0
+        for name, width in blocks:
+            start[name] = pos
+            pos += width
+        # Selection matrix P (fused features -> descriptor features, descriptor order).
+        p = np.zeros((pos, desc.n_features))
+        j = 0
+        if "A1" in cols:
+            for c in range(cols["A1"].shape[0]):
+                p[start["c"] + cols["A1"][c, 0], j] = 1.0
+                j += 1
+        for n in nontrivial:
+            for c in range(cols[n].shape[0]):
+                p[start["c2"] + cols[n][c], j] = 1.0
+                j += 1
+        widths = {n: w for n, _, w in self._irrep_terms}
+        counters = {n: 0 for n in nontrivial}
+        for n, _, _, name in desc._copy_terms:
+            idx = counters[n]
+            counters[n] += 1
+            kt = getattr(desc, name).shape[0]
+            for c in range(cols[n].shape[0]):
+                for kk in range(kt):
+                    col = start[f"B_{n}"] + c * widths[n] + term_offset[(n, idx)] + kk
+                    p[col, j] = 1.0
+                    j += 1
+        for kk in range(ref_width):
+            p[start["R3"] + kk, j] = 1.0
+            j += 1
+        if j != desc.n_features:
+            raise RuntimeError(f"fused bispectrum covers {j} of {desc.n_features} features.")
+        self.register_buffer("basis", desc.basis.clone())
+        self.register_buffer("ref_map", torch.as_tensor(ref_map))
+        self.register_buffer("w1", (torch.as_tensor(p) @ w_desc).contiguous())
+
+    # ------------------------------------------------------------------ evaluation
+    def object_values(self, spins: torch.Tensor) -> torch.Tensor:
+        """Bond variables and chiralities of every site, (F, N, K) (as the descriptor)."""
+        f, n = spins.shape[0], self.n_sites
+        pad = torch.cat([spins, spins.new_zeros(f, 1, 3)], dim=1)
+        parts = []
+        if self.bond_idx.shape[1]:
+            parts.append(torch.einsum("fna,fnka->fnk", spins, pad[:, self.bond_idx, :]))
+        if self.tri_idx.shape[1]:
+            cr = torch.linalg.cross(
+                pad[:, self.tri_idx[..., 0], :], pad[:, self.tri_idx[..., 1], :], dim=-1
+            )
+            parts.append(torch.einsum("fna,fnka->fnk", spins, cr))
+        vals = torch.cat(parts, dim=-1)
+        vals = torch.cat([vals, vals.new_zeros(f, 1, vals.shape[-1])], dim=1)
+        return vals.reshape(f, (n + 1) * self.n_shapes)[:, self.object_idx]
+
+    def forward(self, spins: torch.Tensor) -> torch.Tensor:
+        v = self.object_values(spins)
+        if not self.bispectrum:
+            return v @ self.w1 + self.site_bias
+        c = v @ self.basis
+        r = c @ self.ref_map
+        r = torch.cat([torch.ones_like(r[..., :1]), r[..., 1:]], dim=-1)  # R_0 = 1
+        rr = (r[..., :, None] * r[..., None, :]).flatten(-2)  # (F, N, D^2)
+        feats = [c, c * c]
+        for n, d_n, width in self._irrep_terms:
+            m = (rr @ getattr(self, f"W_{n}")).unflatten(-1, (d_n, width))  # (F,N,d,w)
+            f_n = c[..., getattr(self, f"cols_{n}")]  # (F, N, C, d)
+            b = f_n[..., 0, None] * m[..., None, 0, :]
+            for a in range(1, d_n):
+                b = b + f_n[..., a, None] * m[..., None, a, :]
+            feats.append(b.flatten(-2))
+        if self.ref_width:
+            m = (rr @ self.W_ref).unflatten(-1, (self.d_ref, self.ref_width))
+            feats.append((r[..., :, None] * m).sum(-2))
+        return torch.cat(feats, dim=-1) @ self.w1 + self.site_bias
+
+
+class _FastEnergy(torch.nn.Module):
+    """Site outputs ``net(x_i)`` (F, N, n_out) from spins via the fused first layer."""
+
+    def __init__(self, model: BPModel) -> None:
+        super().__init__()
+        self.first = _FusedFeatures(model)
+        self.rest = copy.deepcopy(model.net[1:])
+
+    def forward(self, spins: torch.Tensor) -> torch.Tensor:
+        return self.rest(self.first(spins))
+
+
+class _GenericEnergy(torch.nn.Module):
+    """Site outputs through the model's own descriptor and network (fallback path)."""
+
+    def __init__(self, model: BPModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, spins: torch.Tensor) -> torch.Tensor:
+        return self.model.net(self.model.inputs(spins))
+
+
+class MLFieldProvider:
+    """Fast field provider for the LLG engine: spins (N, 3) -> fields (N, 3), NumPy in/out.
+
+    .. math::
+
+        E = \\sum_i \\varepsilon(G_i), \\qquad h_i = -\\partial E / \\partial S_i
+
+    (generalized potential: ``h_i = -dE_A/dS_i + S_i x (-dE_B/dS_i)``), units of t.
+
+    Parameters
+    ----------
+    model : BPModel
+        Trained model for the lattice of the run (it is not modified: the provider works
+        on a copy cast to ``dtype`` and moved to ``device``).
+    dtype : {"float32", "float64"}
+        Precision of the evaluation (default float32; energies are summed in float64).
+    device : str or torch.device
+        ``"cpu"`` or ``"cuda"`` (any torch device string).
+    compile : bool
+        Wrap the energy function in :func:`torch.compile` (first call compiles).
+    threads : int, optional
+        Set ``torch.set_num_threads`` (process-wide) to this value.
+    fused : bool
+        Use the fused descriptor/first-layer path (checked against the model at
+        construction; falls back to the generic path with a warning on mismatch).
+
+    Notes
+    -----
+    ``solve(spins)`` returns an :class:`MLResult` with energy and fields from one pass, so
+    :class:`mllg.dynamics.LLG` records energies at no extra cost. ``timings`` accumulates
+    seconds spent in ``to_torch``, ``forward``, ``backward`` and ``to_numpy``.
+    """
+
+    def __init__(
+        self,
+        model: BPModel,
+        dtype: str = "float32",
+        device: str | torch.device = "cpu",
+        compile: bool = False,
+        threads: int | None = None,
+        fused: bool = True,
+    ) -> None:
+        if dtype not in PROVIDER_DTYPES:
+            allowed = tuple(PROVIDER_DTYPES)
+            raise ValueError(f"dtype={dtype!r} is not allowed; use one of {allowed}.")
+        if threads is not None:
+            if int(threads) < 1:
+                raise ValueError(f"threads={threads!r} must be an integer >= 1.")
+            torch.set_num_threads(int(threads))
+        self.lattice = model.lattice
+        self.config = model.config
+        self.n_out = model.n_out
+        self.device = torch.device(device)
+        self.dtype = PROVIDER_DTYPES[dtype]
+        base = copy.deepcopy(model).eval()
+        for p in base.parameters():
+            p.requires_grad_(False)
+        self.energy_scale = float(base.energy_scale)
+        self.energy_shift = base.energy_shift.detach().double().cpu().numpy()
+        self.fused = False
+        net: torch.nn.Module = _GenericEnergy(base)
+        if fused:
+            try:
+                fast = _FastEnergy(base.double())
+                _check_fused(fast, base.double())
+                net, self.fused = fast, True
+            except (TypeError, RuntimeError, AssertionError) as err:
+                warnings.warn(
+                    f"fused ML path unavailable ({err}); using the generic descriptor.",
+                    stacklevel=2,
+                )
+        self.net = net.to(device=self.device, dtype=self.dtype).eval()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        self._energy_fn = torch.compile(self.net, dynamic=False) if compile else self.net
+        self.timings = {"to_torch": 0.0, "forward": 0.0, "backward": 0.0, "to_numpy": 0.0}
+        self.calls = 0
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The evaluated module (copy of the model, fused or generic)."""
+        return self.net
+
+    def _check(self, spins: NDArray) -> NDArray[np.float64]:
+        spins = np.asarray(spins, dtype=float)
+        if spins.shape != (self.lattice.N, 3):
+            raise ValueError(
+                f"spins have shape {spins.shape}; this model's lattice needs ({self.lattice.N}, 3)."
+            )
+        return spins
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def evaluate(self, spins: NDArray, energy: bool = True) -> MLResult:
+        """Energies ``(E,)`` or ``(E_A, E_B)`` and fields (N, 3) of one configuration."""
+        spins = self._check(spins)
+        t0 = time.perf_counter()
+        s = torch.as_tensor(spins, dtype=self.dtype, device=self.device)[None]
+        s.requires_grad_(True)
+        self._sync()
+        t1 = time.perf_counter()
+        with torch.enable_grad():
+            out = self._energy_fn(s)  # (1, N, n_out)
+            totals = out.sum(dim=(0, 1))
+            self._sync()
+            t2 = time.perf_counter()
+            grads = [
+                torch.autograd.grad(totals[k], s, retain_graph=k + 1 < self.n_out)[0][0]
+                for k in range(self.n_out)
+            ]
+        h = -self.energy_scale * grads[0]
+        if self.n_out == 2:
+            h = h + torch.linalg.cross(s[0].detach(), -self.energy_scale * grads[1], dim=-1)
+        self._sync()
+        t3 = time.perf_counter()
+        fields = h.detach().to("cpu", torch.float64).numpy()
+        if energy:
+            site_sum = out.detach().to("cpu", torch.float64).sum(dim=(0, 1)).numpy()
+            e = self.energy_scale * site_sum + self.lattice.N * self.energy_shift
+        else:
+            e = np.full(self.n_out, np.nan)
+        t4 = time.perf_counter()
+        for key, dt in zip(self.timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            self.timings[key] += dt
+        self.calls += 1
+        return MLResult(energy=e[:1].copy(), fields=fields, energies=e)
 
     def __call__(self, spins: NDArray) -> NDArray[np.float64]:
-        spins = np.asarray(spins, dtype=float)
-        if spins.shape != (self.model.lattice.N, 3):
-            raise ValueError(
-                f"spins have shape {spins.shape}; this model's lattice needs "
-                f"({self.model.lattice.N}, 3)."
-            )
-        return self.model.predict(spins)["fields"].astype(np.float64)
+        return self.evaluate(spins, energy=False).fields
+
+    def solve(self, spins: NDArray) -> MLResult:
+        """Fields and energy from one pass (used by :meth:`mllg.dynamics.LLG.run`)."""
+        return self.evaluate(spins, energy=True)
 
     def energy(self, spins: NDArray) -> NDArray[np.float64]:
-        return self.model.predict(spins)["energy"]
+        """Model energy ``E`` or ``(E_A, E_B)`` (units of t) of one configuration (N, 3)."""
+        e = self.evaluate(spins, energy=True).energies
+        return e if self.n_out == 2 else e[:1]
+
+    def settings(self) -> dict:
+        """Provider settings recorded in trajectory attrs."""
+        return {
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "device": str(self.device),
+            "fused": self.fused,
+        }
+
+
+def _check_fused(fast: _FastEnergy, model: BPModel, seed: int = 0) -> None:
+    """Assert the fused path reproduces the model's site outputs in float64."""
+    rng = np.random.default_rng(seed)
+    s = rng.normal(size=(1, model.lattice.N, 3))
+    s /= np.linalg.norm(s, axis=-1, keepdims=True)
+    st = torch.as_tensor(s, dtype=torch.float64)
+    with torch.no_grad():
+        ref = model.net(model.inputs(st))
+        got = fast(st)
+    err = float((got - ref).abs().max())
+    scale = float(ref.abs().max()) + 1e-12
+    if not err <= 1e-9 * scale:
+        raise AssertionError(f"fused outputs differ from the model by {err:.2e}")
 
 
 class Committee:
