@@ -272,25 +272,51 @@ def test_spin_transfer_conserves_angular_momentum():
 
 
 def test_sampling_writes_contract_store(tmp_path):
+    """Random and Langevin NEGF-LLG walls at V = +-0.2, 0 in a contract zarr store.
+
+    Labels are the solver's fields at the stored spins and bias; a second run from a
+    fresh solver gives an identical store; the solver's bias is restored.
+    """
+    from mllg.analysis.domain_wall import fit_domain_wall
     from mllg.io import open_store
     from mllg.negf_sampling import sample_negf
 
     def solver():
         return strip_negf(12, 1, J=3.0, mu=-3.0, t_lead=2.0, t_coupling=2.0, tol=1e-6)
 
+    volts = [0.2, -0.2, 0.0]
+    kw = dict(noise=0.2, n_thermal=2, thermal=dict(n_steps=4, kT_spin=0.05, K=0.02))
     neg = solver()
-    sample_negf(neg, [0.2, -0.2, 0.0], 2, seed=4, path=tmp_path / "a.zarr", noise=0.2)
-    again = sample_negf(solver(), [0.2, -0.2, 0.0], 2, seed=4, path=tmp_path / "b.zarr", noise=0.2)
+    sample_negf(neg, volts, 2, seed=4, path=tmp_path / "a.zarr", **kw)
+    again = sample_negf(solver(), volts, 2, seed=4, path=tmp_path / "b.zarr", **kw)
     st = open_store(tmp_path / "a.zarr")
-    assert st.sizes == {"frame": 6, "site": 12, "vec": 3}
+    assert st.sizes == {"frame": 12, "site": 12, "vec": 3}
     assert st.attrs["solver"] == "negf" and st.attrs["t_lead"] == 2.0 and "bias" not in st.attrs
-    np.testing.assert_array_equal(st["bias"].values, [0.2, -0.2, 0.0] * 2)
+    assert st.attrs["t_coupling"] == 2.0 and st.attrs["leads"] == 1 and st.attrs["W"] == 1
+    assert st.attrs["thermal_precession"] == 1 and st.attrs["thermal_K"] == 0.02
+    np.testing.assert_array_equal(st["bias"].values, volts * 4)
+    np.testing.assert_array_equal(st["origin"].values, [0] * 6 + [1] * 6)
+    np.testing.assert_array_equal(st["thermal_bias"].values[6:], [0.2] * 3 + [-0.2] * 3)
+    assert np.all(np.isnan(st["thermal_bias"].values[:6]))
     np.testing.assert_array_equal(st["fields"].values, again["fields"].values)
     np.testing.assert_array_equal(st["spins"].values[0], st["spins"].values[2])
-    neg.bias = -0.2
-    np.testing.assert_allclose(st["fields"].values[4], neg(st["spins"].values[4]), atol=1e-5)
+    spins = st["spins"].values
+    np.testing.assert_allclose(np.linalg.norm(spins, axis=-1), 1.0, atol=1e-12)
+    for k in (4, 7, 11):  # random and thermal frames: labels = NEGF field at the frame's V
+        neg.bias = float(st["bias"].values[k])
+        np.testing.assert_allclose(st["fields"].values[k], neg(spins[k]), atol=1e-5)
+    fit = fit_domain_wall(spins[9], neg.hamiltonian.lattice)  # a thermal wall is a wall
+    assert 0.5 < fit.width < 6.0
     assert np.abs(st["fields"].values[0] - st["fields"].values[1]).max() > 1e-4  # V matters
-    assert neg.bias == -0.2 and np.all(st["quad_error"].values < 1e-5)
+    assert np.all(st["quad_error"].values < 1e-5) and np.all(st["quad_error"].values > 0)
+    fresh = solver()
+    fresh.bias = 0.1
+    sample_negf(fresh, volts, 1, seed=1)
+    assert fresh.bias == 0.1
+    with pytest.raises(ValueError, match=r"thermal keys \['T'\] are not allowed"):
+        sample_negf(fresh, volts, 1, n_thermal=1, thermal=dict(T=0.1))
+    with pytest.raises(ValueError, match=r"n_configs \+ n_thermal must be >= 1"):
+        sample_negf(fresh, volts, 0)
 
 
 @pytest.mark.slow

@@ -1,19 +1,35 @@
 """Training data for the driven strip: NEGF fields of perturbed domain walls at several V.
 
-Each frame is a 180 deg wall along x (:func:`mllg.analysis.domain_wall.domain_wall`) with
-a random centre, width, azimuth and sign, plus an independent random tilt of every spin
-(Gaussian components of standard deviation ``sigma``, renormalised; ``sigma`` is drawn
-per frame from ``[0, noise]`` so that nearly ideal and strongly disordered walls are
-both present). Every configuration is evaluated at every bias of ``voltages`` (both
-signs are recommended), so that the store pairs each texture with its fields at several
-V. The store follows the data contract (:mod:`mllg.io`): ``spins`` and ``fields``
-(frame, site, vec), ``bias`` (frame), ``quad_error`` (frame, the NEGF quadrature error
-estimate of the fields), and the solver attributes (``solver = "negf"``, lead
-parameters, ``mu``, ``kT``); the per-frame bias replaces the scalar ``bias`` attribute.
+Two kinds of configurations (variable ``origin``):
+
+* ``origin = 0``, *random*: a 180 deg wall along x
+  (:func:`mllg.analysis.domain_wall.domain_wall`) with a random centre, width, azimuth
+  and sign, plus an independent random tilt of every spin (Gaussian components of
+  standard deviation ``sigma``, renormalised; ``sigma`` is drawn per configuration from
+  ``[0, noise]`` so that nearly ideal and strongly disordered walls are both present);
+* ``origin = 1``, *thermal*: such a wall evolved by Langevin NEGF-LLG
+  (:class:`mllg.dynamics.LLG` with the solver as field provider, easy-axis anisotropy
+  ``K``, spin bath ``kT_spin``) for ``thermal_steps`` steps at the bias
+  ``voltages[j % len(voltages)]`` (stored in ``thermal_bias``; NaN for random
+  configurations). These are the textures a driven, thermally agitated wall visits.
+  The driven runs use the project's convention for the driven wall,
+  ``dS/dt = p S x h - alpha S x (S x h)`` with ``p = +1`` (spin angular momentum, see
+  :mod:`mllg.dynamics`; a current then pushes the wall along the electron flow).
+
+Every configuration is evaluated at every bias of ``voltages`` (both signs are
+recommended), so that the store pairs each texture with its fields at several V. The
+store follows the data contract (:mod:`mllg.io`): ``spins`` and ``fields`` (frame, site,
+vec; ``fields`` are the electronic NEGF fields ``h_i = J Tr[sigma rho_ii]`` only, without
+the classical anisotropy), ``bias`` (frame), ``quad_error`` (frame, the NEGF quadrature
+error estimate of the fields, contour plus window, units of t), ``origin`` and
+``thermal_bias`` (frame), and the solver attributes (``solver = "negf"``, lead
+parameters ``leads``, ``t_lead``, ``t_coupling``, ``mu``, ``kT``, ``W``); the per-frame
+bias replaces the scalar ``bias`` attribute.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +39,7 @@ import xarray as xr
 from numpy.typing import NDArray
 
 from mllg.analysis.domain_wall import domain_wall
+from mllg.dynamics import LLG, ClassicalTerms
 from mllg.electrons.negf import NEGF, DenseNEGF
 from mllg.io import make_dataset, provenance, write_dataset
 from mllg.lattice import Lattice
@@ -67,6 +84,56 @@ def wall_configurations(
     return out
 
 
+def thermal_wall_configurations(
+    solver: NEGF | DenseNEGF,
+    voltages: Sequence[float],
+    n: int,
+    rng: np.random.Generator | int | None = None,
+    *,
+    kT_spin: float = 0.01,
+    n_steps: int = 50,
+    alpha: float = 0.5,
+    dt: float = 0.2,
+    K: float = 0.01,
+    precession: int = 1,
+    **wall_kwargs: Any,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``n`` walls evolved by Langevin NEGF-LLG, shape (n, N, 3), and their biases (n,).
+
+    Configuration j starts from a random wall (:func:`wall_configurations` with
+    ``wall_kwargs``) and runs ``n_steps`` steps of
+    ``dS/dt = p S x (h + eta) - alpha S x (S x (h + eta))`` with ``h`` the NEGF field at
+    bias ``voltages[j % len(voltages)]`` plus the easy-axis field ``2 K S_z z``, and
+    noise of temperature ``kT_spin`` (:class:`mllg.dynamics.LLG`, midpoint integrator,
+    ``p = precession``, default +1). The solver's bias is restored afterwards.
+    Cost: ``2 n n_steps`` field evaluations.
+    """
+    if n < 1:
+        raise ValueError(f"number of thermal configurations n={n} must be >= 1.")
+    if not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
+        raise ValueError(f"thermal_steps={n_steps!r} must be an integer >= 1.")
+    voltages = [float(v) for v in voltages]
+    rng = np.random.default_rng(rng)
+    starts = wall_configurations(solver.hamiltonian.lattice, n, rng, **wall_kwargs)
+    seeds = rng.integers(0, 2**63, size=n)
+    classical = ClassicalTerms(K=K)
+    out = np.empty_like(starts)
+    bias = np.array([voltages[j % len(voltages)] for j in range(n)])
+    old_bias = solver.bias
+    try:
+        for j in range(n):
+            solver.bias = bias[j]
+            llg = LLG(
+                solver, alpha=alpha, dt=dt, kT=kT_spin, classical=classical,
+                seed=int(seeds[j]), precession=precession,
+            )  # fmt: skip
+            for frame in llg.run(starts[j], n_steps, every=n_steps, energy=False):
+                out[j] = frame.spins
+    finally:
+        solver.bias = old_bias
+    return out, bias
+
+
 def sample_negf(
     solver: NEGF | DenseNEGF,
     voltages: Sequence[float],
@@ -74,40 +141,93 @@ def sample_negf(
     seed: int = 0,
     path: str | Path | None = None,
     config: Mapping[str, Any] | None = None,
+    *,
+    n_thermal: int = 0,
+    thermal: Mapping[str, Any] | None = None,
     **wall_kwargs: Any,
 ) -> xr.Dataset:
-    """NEGF fields of ``n_configs`` perturbed walls at every bias in ``voltages``.
+    """NEGF fields of perturbed walls (random and thermal) at every bias in ``voltages``.
+
+    Parameters
+    ----------
+    solver : NEGF or DenseNEGF
+        Field provider; its bias is set to each V in turn and restored at the end.
+    voltages : biases V (units of t/e); both signs are recommended.
+    n_configs : number of random walls (``origin = 0``), ``>= 0``.
+    seed : seed of all random draws (walls, tilts, Langevin noise).
+    path : zarr store to write (optional).
+    config : enters the provenance hash.
+    n_thermal : number of Langevin NEGF-LLG walls (``origin = 1``), ``>= 0``.
+    thermal : keyword arguments of :func:`thermal_wall_configurations`: ``kT_spin``,
+        ``n_steps``, ``alpha``, ``dt``, ``K``, ``precession`` (defaults 0.01, 50, 0.5,
+        0.2, 0.01, +1); stored as ``thermal_*`` attributes.
+    **wall_kwargs : ``width``, ``centre``, ``noise`` of :func:`wall_configurations`.
 
     Frames are ordered configuration-major (frame ``k * len(voltages) + j`` holds
-    configuration k at ``voltages[j]``); ``config`` enters the provenance hash. A fresh
-    solver with the same settings, seed and arguments gives an identical store (the
-    solver's warm-started quadrature panels depend on its history, within ``tol``).
-    Writes the zarr store at ``path`` if given and returns the dataset.
+    configuration k at ``voltages[j]``; random configurations first). A fresh solver
+    with the same settings, seed and arguments gives an identical store (the solver's
+    warm-started quadrature panels depend on its history, within ``tol``). Returns the
+    dataset.
     """
     voltages = [float(v) for v in voltages]
     if not voltages:
         raise ValueError("voltages must hold at least one bias value.")
+    for name, value in (("n_configs", n_configs), ("n_thermal", n_thermal)):
+        if not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{name}={value!r} must be an integer >= 0.")
+    if n_configs + n_thermal < 1:
+        raise ValueError("n_configs + n_thermal must be >= 1: nothing to sample.")
+    thermal = dict(thermal or {})
+    allowed = {"kT_spin", "n_steps", "alpha", "dt", "K", "precession"}
+    if set(thermal) - allowed:
+        raise ValueError(
+            f"thermal keys {sorted(set(thermal) - allowed)} are not allowed; use {sorted(allowed)}."
+        )
     lattice = solver.hamiltonian.lattice
-    configs = wall_configurations(lattice, n_configs, seed, **wall_kwargs)
-    spins, fields, bias, err = [], [], [], []
+    # the random walls use default_rng(seed) (as before n_thermal existed), the
+    # thermal runs an independent stream
+    rng_random, rng_thermal = np.random.default_rng(seed), np.random.default_rng([seed, 1])
+    parts, origin, drive = [], [], []
+    if n_configs:
+        parts.append(wall_configurations(lattice, n_configs, rng_random, **wall_kwargs))
+        origin += [0] * n_configs
+        drive += [np.nan] * n_configs
+    if n_thermal:
+        t_cfg, t_bias = thermal_wall_configurations(
+            solver, voltages, n_thermal, rng_thermal, **thermal, **wall_kwargs
+        )
+        parts.append(t_cfg)
+        origin += [1] * n_thermal
+        drive += list(t_bias)
+    configs = np.concatenate(parts)
+    spins, fields, bias, err, org, drv = [], [], [], [], [], []
     old_bias = solver.bias
     try:
-        for s in configs:
+        for s, o, d in zip(configs, origin, drive, strict=True):
             for v in voltages:
                 solver.bias = v
                 fields.append(solver(s))
                 spins.append(s)
                 bias.append(v)
                 err.append(sum(solver.last_error.values()))
+                org.append(o)
+                drv.append(d)
     finally:
         solver.bias = old_bias
     attrs = solver.attrs()
     attrs.pop("bias")
+    thermal_attrs = {}
+    if n_thermal:
+        sig = inspect.signature(thermal_wall_configurations).parameters
+        defaults = {k: sig[k].default for k in sorted(allowed)}
+        thermal_attrs = {f"thermal_{k}": v for k, v in (defaults | thermal).items()}
     attrs |= {
         "sampling": "negf_domain_walls",
         "seed": int(seed),
         "voltages": voltages,
         "n_configs": int(n_configs),
+        "n_thermal": int(n_thermal),
+        **thermal_attrs,
         **{f"wall_{k}": v for k, v in wall_kwargs.items()},
         "provenance": provenance(config),
     }
@@ -118,6 +238,8 @@ def sample_negf(
         fields=np.array(fields),
         bias=np.array(bias),
         quad_error=np.array(err),
+        origin=np.array(org, dtype=np.int64),
+        thermal_bias=np.array(drv, dtype=float),
     )
     if path is not None:
         write_dataset(path, ds)
