@@ -133,8 +133,9 @@ def test_sensitivity_to_chirality_and_order(rng):
     lat = make_lattice("triangular", 6, 6)
     desc = _desc(lat)
     no_chi = _desc(lat, chirality=False)
-    # Reversing every spin keeps all bonds and flips every chirality; for a generic state
-    # no point-group operation undoes that, so the descriptors must differ.
+    # Reversing every spin keeps all bonds and flips every chirality. That is time
+    # reversal, a symmetry of the equilibrium energy but not of the driven strip (bias),
+    # so the descriptor deliberately keeps the overall chirality sign.
     s = random_spins(lat.N, rng)
     assert np.abs(_g(desc, s) - _g(desc, -s)).max(axis=1).min() > 1e-3
     assert np.allclose(_g(no_chi, s), _g(no_chi, -s), atol=1e-12)
@@ -204,3 +205,69 @@ def test_multiscale_descriptor_invariance_and_size(triples, rng):
         assert np.allclose(_g(desc, s2)[perm], g0, atol=1e-10, rtol=0)
     with pytest.raises(ValueError, match="inner_r_cut"):
         DescriptorConfig(r_cut=2.0, inner_r_cut=3.0)
+
+
+def _ed(lat, J=2.0, filling=0.25):
+    from mllg.electrons.base import Ensemble
+    from mllg.electrons.ed import ExactDiagonalization
+    from mllg.hamiltonian import SdHamiltonian
+
+    return ExactDiagonalization(SdHamiltonian(lat, J=J), Ensemble.canonical(filling))
+
+
+def test_chirality_mirror_images_are_equivalent_physically_and_in_the_descriptor(rng):
+    """Group theory of the chirality sign, checked against exact diagonalization.
+
+    Lattice mirrors (positions only) and time reversal are exact symmetries of the s-d
+    energy: both flip every chirality, and both must leave E unchanged and map the
+    fields. The descriptor is invariant under the mirrors, so the two tetrahedral states
+    get equal descriptors; environments whose chiralities are reversed relative to the
+    rest (not a symmetry) get different ones and different ED energies.
+    """
+    lat = make_lattice("triangular", 4, 4)
+    ed = _ed(lat)
+    desc = _desc(lat, r_cut=2.0)
+    plus, minus = tetrahedral(lat, 1), tetrahedral(lat, -1)
+    r_plus, r_minus = ed.solve(plus), ed.solve(minus)
+    assert np.isclose(r_plus.energy[0], r_minus.energy[0], atol=1e-10)
+    assert np.allclose(_g(desc, plus), _g(desc, minus), atol=1e-10)
+    s = random_spins(lat.N, rng)
+    r = ed.solve(s)
+    mirrors = [op for op in lat.point_group if round(np.linalg.det(op)) == -1]
+    assert len(mirrors) == 6
+    chi = _desc(lat, kind="plain", r_cut=1.0, bond_cut=0.0)  # 6 bonds + 6 triangles
+    for op in mirrors:
+        perm = lat.site_permutation(op, 5)
+        s2 = np.empty_like(s)
+        s2[perm] = s
+        r2 = ed.solve(s2)
+        assert np.isclose(r2.energy[0], r.energy[0], atol=1e-10)
+        assert np.allclose(r2.fields[perm], r.fields, atol=1e-10)
+        assert np.allclose(_g(desc, s2)[perm], _g(desc, s), atol=1e-10)
+        # the mirror image has the opposite total chirality around every site
+        tri = slice(chi.n_objects - 6, None)
+        assert np.allclose(_g(chi, s2)[perm][:, tri].sum(1), -_g(chi, s)[:, tri].sum(1))
+    # time reversal: E[-S] = E[S], h[-S] = -h[S]
+    r3 = ed.solve(-s)
+    assert np.isclose(r3.energy[0], r.energy[0], atol=1e-10)
+    assert np.allclose(r3.fields, -r.fields, atol=1e-10)
+    # Relative chirality is physical: reverse the spins on one sublattice row pair
+    # (a chiral domain inside the tetrahedral state) -> different energy and descriptor.
+    mixed = plus.copy()
+    mixed[lat.y >= 2] *= -1
+    assert abs(ed.solve(mixed).energy[0] - r_plus.energy[0]) > 1e-3
+    assert np.abs(_g(desc, mixed) - _g(desc, plus)).max() > 0.1
+
+
+@pytest.mark.parametrize("triples", [True, False])
+def test_chirality_relative_to_bond_pattern_is_kept(triples, rng):
+    """Chirality sign relative to the bond pattern (not a lattice symmetry) is resolved.
+
+    ``s`` and ``-s`` have equal bonds and opposite chiralities; for a generic ``s`` no
+    lattice operation relates them (only time reversal, broken in the driven strip), so
+    both bispectrum variants must separate them at every site.
+    """
+    lat = make_lattice("triangular", 6, 6)
+    s = random_spins(lat.N, rng)
+    d = _desc(lat, r_cut=2.0, triples=triples)
+    assert np.abs(_g(d, s) - _g(d, -s)).max(axis=1).min() > 1e-3

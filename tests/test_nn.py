@@ -302,3 +302,33 @@ def test_generalized_model_trains_on_driven_strip_data(tmp_path, rng):
     loaded = load_model(tmp_path / "model")
     assert loaded.config.potential == "generalized" and loaded.lead.shape == (lat.N, 4)
     assert np.array_equal(loaded.predict(spins[0])["fields"], model.predict(spins[0])["fields"])
+
+
+def test_symmetry_augmentation_gives_exact_ed_frames(rng):
+    """Augmented training frames are exact: ED of the transformed spins gives the
+    transformed fields (12 D6 operations and time reversal); strips with open ends keep
+    only the operations that map the lattice onto itself; no time reversal with a bias."""
+    from mllg.nn import FieldRegression
+    from mllg.nn.training import symmetry_permutations
+
+    lat = make_lattice("triangular", 4, 4)
+    ed = ExactDiagonalization(SdHamiltonian(lat, J=2.0), Ensemble.canonical(0.25))
+    s = np.stack([random_spins(lat.N, rng) for _ in range(4)])
+    h = np.stack([ed(x) for x in s])
+    module = FieldRegression(_model(lat), augment_point_group=True, augment_time_reversal=True)
+    assert module.sym_perms.shape == (12, lat.N)
+    torch.manual_seed(0)
+    seen = set()
+    for _ in range(4):
+        batch = tuple(torch.as_tensor(x) for x in (s, h, np.zeros(4)))
+        s2, h2, _ = module.augment(batch)
+        for k in range(4):
+            seen.add(bool(np.allclose(s2[k].numpy(), s[k])))
+            assert np.allclose(ed(s2[k].numpy()), h2[k].numpy(), atol=1e-10)
+    assert False in seen  # frames were transformed
+    assert symmetry_permutations(make_lattice("strip", 6, 3, periodic_y=False)).shape[0] == 2
+    gen = _model(make_lattice("strip", 6, 3), potential="generalized")
+    with pytest.raises(ValueError, match="augment_time_reversal"):
+        FieldRegression(gen, augment_time_reversal=True)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        FieldRegression(_model(lat), lr_schedule="linear")

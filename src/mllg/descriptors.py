@@ -52,12 +52,34 @@ up to one common point-group operation, i.e. the environment up to symmetry
 (complete for generic environments); all of them are polynomials (degree 1 to 3) in the
 bond variables and hence smooth in the spins.
 
-Point-group operations act on positions only (the s-d model has no spin-orbit coupling),
-so a mirror reverses every scalar chirality. Uniform states of opposite chirality (the
-two tetrahedral states) are therefore mirror images and get the same descriptor, as
-they must (equal energies, equivalent fields); configurations whose chirality pattern
-is reversed *relative to* the rest of the environment (e.g. ``S -> -S`` of a generic
-state, or a chiral domain wall) get different descriptors (tested).
+Which invariance is physical (chirality)
+----------------------------------------
+Without spin-orbit coupling the spin and the lattice transform independently: the
+symmetry group of the s-d energy ``E[S]`` with real hoppings is translations x the
+site point group ``G`` acting on *positions only* x ``O(3)`` acting on all spins
+(``SO(3)`` rotations and time reversal ``S -> -S``, an antiunitary symmetry of ``H`` for
+real hoppings, so ``E[-S] = E[S]`` and ``h[-S] = -h[S]``; checked with ED in the tests).
+A scalar chirality ``chi = S_j . (S_k x S_l)`` is ``SO(3)``-invariant, odd under a
+lattice mirror (it reverses the orientation of the triangle) and odd under time
+reversal. Consequences:
+
+* The two uniform tetrahedral states (``chi = +-``) are images of each other under a
+  lattice mirror (and under time reversal); ED gives them equal energies and mapped
+  fields (they differ only in the sign of the Chern number, not in ``E`` or ``h``). A
+  descriptor of the energy must therefore give them the *same* value: here it does,
+  because mirrors are in ``G`` and act on the chiralities with ``det g = -1``.
+  Keeping the chirality sign "relative to the lattice orientation" (a ``C_n``-only
+  descriptor) would be correct but throw away an exact symmetry.
+* What is physical is the chirality *relative to the rest of the environment*: the
+  relative sign of different triangles (a chiral domain wall), or of the chirality and
+  the handedness of the bond pattern. These configurations are related by no symmetry
+  and get different descriptors (tested), provided the degree-3 invariants
+  (``triples=True``) that couple ``A2`` to the bond irreps are kept; with
+  ``triples=False`` only the relative signs within each irrep survive.
+* Time reversal is *not* imposed on the descriptor: the bias of the driven strip breaks
+  it (a current reverses under ``S -> -S``), so ``S`` and ``-S`` of a generic state get
+  different descriptors. For equilibrium data the training can impose it by
+  augmentation (``TrainConfig(augment_time_reversal=True)``).
 
 The *plain* descriptor is the list of object values in a fixed lattice orientation
 (SO(3)- and translation-invariant, not point-group symmetrized), as in the published

@@ -223,7 +223,27 @@ def fit_normalization(model: BPModel, data: FieldData, frames: NDArray, chunk: i
     model.energy_shift.copy_(shift)
 
 
+def symmetry_permutations(lattice: Lattice) -> NDArray[np.int64]:
+    """Site permutations of the point-group operations that map the lattice onto itself.
+
+    Shape (n_ops, N), ``S'[perm[i]] = S[i]``; operations that are no bijection of the
+    finite lattice (open boundaries, incompatible torus) are left out. The centre is site
+    0, or the middle row of a strip with open ends (its mirror ``y -> W - 1 - y`` maps
+    the strip onto itself for odd ``W``).
+    """
+    centre = 0 if lattice.periodic[1] else int(lattice.index(0, (lattice.Ly - 1) // 2))
+    out = []
+    for op in lattice.point_group:
+        perm = lattice.site_permutation(op, centre)
+        if (perm >= 0).all() and len(np.unique(perm)) == lattice.N:
+            out.append(perm)
+    return np.array(out, dtype=np.int64)
+
+
 # ---------------------------------------------------------------------------- Lightning
+LR_SCHEDULES = ("plateau", "cosine")
+
+
 class FieldRegression(pl.LightningModule):
     """LightningModule: loss on perpendicular fields (+ energies), see module docstring."""
 
@@ -236,10 +256,23 @@ class FieldRegression(pl.LightningModule):
         energy_weight: float = 0.1,
         lr_decay: float = 0.5,
         lr_patience: int = 8,
+        augment_point_group: bool = False,
+        augment_time_reversal: bool = False,
+        lr_schedule: str = "plateau",
+        max_epochs: int = 100,
     ) -> None:
         super().__init__()
         if model is None:
             model = BPModel(Lattice(**lattice), ModelConfig.from_dict(model_config))
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"lr_schedule={lr_schedule!r} is not allowed; use one of {LR_SCHEDULES}."
+            )
+        if augment_time_reversal and model.n_out != 1:
+            raise ValueError(
+                "augment_time_reversal=True needs a conservative (equilibrium) model: the bias "
+                "of a driven system breaks time reversal."
+            )
         lat = model.lattice
         self.save_hyperparameters(
             {
@@ -254,9 +287,35 @@ class FieldRegression(pl.LightningModule):
                 "energy_weight": energy_weight,
                 "lr_decay": lr_decay,
                 "lr_patience": lr_patience,
+                "augment_point_group": augment_point_group,
+                "augment_time_reversal": augment_time_reversal,
+                "lr_schedule": lr_schedule,
+                "max_epochs": max_epochs,
             }
         )
         self.model = model
+        perms = symmetry_permutations(lat) if augment_point_group else np.zeros((0, lat.N), int)
+        self.register_buffer("sym_perms", torch.as_tensor(perms), persistent=False)
+
+    def augment(self, batch):
+        """Apply a random symmetry of the Hamiltonian to every frame of a training batch.
+
+        Point group (``augment_point_group``): ``S'[perm[i]] = S[i]``, ``h'[perm[i]] = h[i]``
+        for a random lattice operation (energies unchanged). Time reversal
+        (``augment_time_reversal``, equilibrium only): ``S -> -S``, ``h -> -h`` with
+        probability 1/2 (real hoppings: ``E[-S] = E[S]``, see :mod:`mllg.descriptors`).
+        """
+        spins, fields, energy = batch
+        if len(self.sym_perms):
+            pick = torch.randint(len(self.sym_perms), (spins.shape[0],), device=spins.device)
+            inv = torch.argsort(self.sym_perms[pick], dim=1)  # S' = S[inverse]
+            idx = inv[..., None].expand(-1, -1, 3)
+            spins, fields = spins.gather(1, idx), fields.gather(1, idx)
+        if self.hparams.get("augment_time_reversal", False):
+            sign = torch.where(torch.rand(spins.shape[0], device=spins.device) < 0.5, -1.0, 1.0)
+            sign = sign.to(spins.dtype)[:, None, None]
+            spins, fields = spins * sign, fields * sign
+        return spins, fields, energy
 
     def losses(self, batch, create_graph: bool) -> dict[str, torch.Tensor]:
         spins, fields, energy = batch
@@ -281,7 +340,7 @@ class FieldRegression(pl.LightningModule):
         return result
 
     def training_step(self, batch, batch_idx):
-        res = self.losses(batch, create_graph=True)
+        res = self.losses(self.augment(batch), create_graph=True)
         self.log("train_loss", res["loss"], on_step=False, on_epoch=True, batch_size=len(batch[0]))
         return res["loss"]
 
@@ -297,6 +356,11 @@ class FieldRegression(pl.LightningModule):
 
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.model.parameters(), lr=self.hparams.lr)
+        if self.hparams.get("lr_schedule", "plateau") == "cosine":
+            cos = torch.optim.lr_scheduler.CosineAnnealingLR(
+                opt, T_max=max(1, int(self.hparams.max_epochs)), eta_min=1e-2 * self.hparams.lr
+            )
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": cos, "interval": "epoch"}}
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, factor=self.hparams.lr_decay, patience=self.hparams.lr_patience
         )
@@ -330,7 +394,29 @@ def model_from_checkpoint(path: str | Path, lattice: Lattice | None = None) -> B
 
 @dataclass
 class TrainConfig:
-    """Training settings (see :func:`train`)."""
+    """Training settings (see :func:`train`).
+
+    Parameters
+    ----------
+    model : dict
+        :class:`mllg.nn.ModelConfig` fields.
+    lr, energy_weight, batch_size, max_epochs, patience : optimizer settings; Adam with
+        learning rate ``lr``, loss weight of the energy term, frames per batch, epoch
+        limit and early-stopping patience (epochs without a better validation loss).
+    val_fraction, test_fraction, seed : seeded split of the frames; ``seed`` also seeds
+        the weights and the batch order.
+    threads : torch intra-op threads.
+    augment_point_group : bool
+        Train on a random lattice point-group image of every frame (an exact symmetry of
+        the s-d model; makes the unsymmetrized ``plain`` descriptor learn it; no effect on
+        the exactly invariant bispectrum beyond rounding).
+    augment_time_reversal : bool
+        Equilibrium data only: flip ``S, h -> -S, -h`` of a random half of the frames
+        (time reversal; ``E[-S] = E[S]`` for real hoppings).
+    lr_schedule : {"plateau", "cosine"}
+        ``plateau``: halve the learning rate after 8 epochs without improvement;
+        ``cosine``: anneal from ``lr`` to ``lr / 100`` over ``max_epochs``.
+    """
 
     model: dict = field(default_factory=lambda: ModelConfig().to_dict())
     lr: float = 2e-3
@@ -342,6 +428,9 @@ class TrainConfig:
     test_fraction: float = 0.1
     seed: int = 0
     threads: int = 1
+    augment_point_group: bool = False
+    augment_time_reversal: bool = False
+    lr_schedule: str = "plateau"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -365,7 +454,15 @@ def train(
     )
     model = BPModel(dm.data.lattice, mcfg)
     fit_normalization(model, dm.data, dm.train_idx)
-    module = FieldRegression(model, lr=config.lr, energy_weight=config.energy_weight)
+    module = FieldRegression(
+        model,
+        lr=config.lr,
+        energy_weight=config.energy_weight,
+        augment_point_group=config.augment_point_group,
+        augment_time_reversal=config.augment_time_reversal,
+        lr_schedule=config.lr_schedule,
+        max_epochs=config.max_epochs,
+    )
     ckpt = ModelCheckpoint(
         dirpath=out_dir / "checkpoints", filename="best", monitor="val_loss", save_top_k=1
     )
@@ -483,3 +580,88 @@ def evaluate(
             f"rel. RMSE {metrics['perp_rel_rmse']:.3%}, $R^2$ = {metrics['perp_r2']:.4f}",
         )
     return metrics
+
+
+# ---------------------------------------------------------------------------- recipe
+ORIGINS = ("perturbed", "llg", "quench")
+
+
+def sample_training_frames(
+    provider,
+    lattice: Lattice,
+    ordered: list[NDArray] | NDArray,
+    *,
+    n_perturbed: int = 300,
+    sigma: tuple[float, float] = (0.05, 0.7),
+    llg_kTs: tuple[float, ...] = (0.02, 0.05, 0.1),
+    llg_steps: int = 300,
+    n_quench: int = 2,
+    quench_steps: int = 600,
+    quench_kT: float = 0.01,
+    quench_skip: int = 100,
+    every: int = 10,
+    alpha: float = 0.5,
+    dt: float = 0.1,
+    seed: int = 0,
+) -> tuple[FieldData, NDArray[np.int64]]:
+    """Training frames covering the states an LLG run visits, labelled by ``provider``.
+
+    Three kinds of frames (``origin`` codes 0, 1, 2 = :data:`ORIGINS`):
+
+    * ``perturbed``: ``normalize(S_0 + sigma xi)`` for the ordered states ``S_0`` in
+      ``ordered`` (cycled), ``xi`` standard normal, ``sigma`` uniform in ``sigma``;
+    * ``llg``: Langevin LLG (``alpha``, ``dt``, bath ``kT`` in ``llg_kTs``) started from
+      each ordered state, a frame every ``every`` steps after ``every`` steps;
+    * ``quench``: ``n_quench`` LLG runs from random spins at bath ``quench_kT`` (the
+      coarsening a production quench goes through), frames after ``quench_skip`` steps.
+
+    Parameters
+    ----------
+    provider : electronic solver with ``solve(spins) -> ElectronicResult`` (ED, KPM); it
+        drives the LLG runs and gives the labels (fields and energies).
+    lattice : Lattice
+    ordered : (N, 3) array or list of them
+        Ordered reference state(s) of the system (tetrahedral, 120 deg, Neel, ...).
+
+    Returns
+    -------
+    data : FieldData
+        Spins, fields ``h = -dE/dS`` (units of t) and energies of all frames.
+    origin : ndarray (F,)
+        Index into :data:`ORIGINS` for every frame.
+
+    Notes
+    -----
+    Cost: ``n_perturbed`` solves plus about ``2 (len(llg_kTs) len(ordered) llg_steps +
+    n_quench quench_steps)`` field evaluations for the midpoint LLG.
+    """
+    from mllg.dynamics import LLG
+    from mllg.textures import normalize, random_spins
+
+    ordered = [np.asarray(o, float) for o in (ordered if isinstance(ordered, list) else [ordered])]
+    rng = np.random.default_rng(seed)
+    frames: list[NDArray] = []
+    fields: list[NDArray] = []
+    energy: list[float] = []
+    origin: list[int] = []
+    for k in range(n_perturbed):
+        base = ordered[k % len(ordered)]
+        s = normalize(base + rng.uniform(*sigma) * rng.normal(size=base.shape))
+        res = provider.solve(s)
+        frames.append(s)
+        fields.append(res.fields)
+        energy.append(float(np.ravel(res.energy)[0]))
+        origin.append(0)
+    runs = [(o, kT, llg_steps, every, 1) for o in ordered for kT in llg_kTs]
+    runs += [(None, quench_kT, quench_steps, quench_skip, 2) for _ in range(n_quench)]
+    for r, (start, kT, steps, skip, code) in enumerate(runs):
+        s0 = random_spins(lattice.N, rng) if start is None else start.copy()
+        llg = LLG(provider, alpha=alpha, dt=dt, kT=kT, seed=seed + 1000 + r)
+        for n, fr in enumerate(llg.run(s0, steps, every=every, energy=True)):
+            if n * every >= skip:  # fields and energy of the stored (noiseless) spins
+                frames.append(fr.spins.copy())
+                fields.append(fr.fields.copy())
+                energy.append(float(fr.energy))
+                origin.append(code)
+    data = FieldData(lattice, np.stack(frames), np.stack(fields), np.array(energy))
+    return data, np.array(origin, dtype=np.int64)

@@ -1,0 +1,178 @@
+"""Accuracy recipe study: data mix, descriptor size, network size and training settings.
+
+For one system (``--system tetra | 120 | de``) this script
+
+1. samples training frames with :func:`mllg.nn.training.sample_training_frames` (ED
+   labels on a small periodic lattice: perturbed ordered states, Langevin LLG around
+   them, LLG quenches from random spins), cached under ``--out``;
+2. trains one model per ``--variant`` (name=descriptor/network settings, see
+   ``VARIANTS``) with :func:`mllg.nn.train` on the same seeded frame split;
+3. writes per-variant ``metrics.json`` (test frames, all and by origin), a parity plot,
+   and prints a Markdown table row with data size, model size and training time.
+
+Run (one torch thread; several jobs share few cores)::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/descriptors_recipe.py --system tetra \\
+        --variants plain_r4 --epochs 80
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mllg.electrons.base import Ensemble
+from mllg.electrons.ed import ExactDiagonalization
+from mllg.hamiltonian import SdHamiltonian
+from mllg.lattice import make_lattice
+from mllg.nn import ModelConfig, TrainConfig, evaluate, train
+from mllg.nn.training import ORIGINS, FieldData, sample_training_frames, split_frames
+from mllg.textures import ferromagnet, neel, tetrahedral, three_sublattice_120
+
+SYSTEMS = {
+    # lattice, L, J, filling, ordered states
+    "tetra": ("triangular", 12, 2.0, 0.25, lambda lat: [tetrahedral(lat, 1), tetrahedral(lat, -1)]),
+    "120": ("triangular", 12, 6.0, 0.5, lambda lat: [three_sublattice_120(lat)]),
+    "de": ("square", 10, 6.0, 0.485, lambda lat: [neel(lat), ferromagnet(lat)]),
+}
+
+VARIANTS = {
+    # name: (descriptor settings, hidden)
+    "plain_r5": (dict(kind="plain", r_cut=5.0, inner_r_cut=2.0), (64, 64)),
+    "plain_r4": (dict(kind="plain", r_cut=4.0, inner_r_cut=2.0), (64, 64)),
+    "plain_r3": (dict(kind="plain", r_cut=3.0, inner_r_cut=3.0), (64, 64)),
+    "plain_r3_small": (dict(kind="plain", r_cut=3.0, inner_r_cut=2.0), (32, 32)),
+    "plain_r4_wide": (dict(kind="plain", r_cut=4.0, inner_r_cut=2.0), (128, 128)),
+    "bisp_r4": (dict(kind="bispectrum", r_cut=4.0, inner_r_cut=2.0, triples=False), (64, 64)),
+    "bisp3_r4": (dict(kind="bispectrum", r_cut=4.0, inner_r_cut=2.0, triples=True), (64, 64)),
+    "bisp_r3": (dict(kind="bispectrum", r_cut=3.0, inner_r_cut=3.0, triples=False), (64, 64)),
+}
+
+
+def get_data(args) -> tuple[FieldData, np.ndarray, dict]:
+    kind, L, J, filling, ordered = SYSTEMS[args.system]
+    lat = make_lattice(kind, L, L)
+    path = args.out / f"data_{args.system}_kT{args.kT_el}_n{args.n_perturbed}.npz"
+    if path.exists():
+        z = np.load(path)
+        info = json.loads(str(z["info"]))
+        return FieldData(lat, z["spins"], z["fields"], z["energy"]), z["origin"], info
+    ed = ExactDiagonalization(SdHamiltonian(lat, J=J), Ensemble.canonical(filling, args.kT_el))
+    t0 = time.perf_counter()
+    data, origin = sample_training_frames(
+        ed,
+        lat,
+        ordered(lat),
+        n_perturbed=args.n_perturbed,
+        llg_steps=args.llg_steps,
+        n_quench=args.n_quench,
+        quench_steps=args.quench_steps,
+        seed=args.seed,
+    )
+    info = {
+        "system": args.system,
+        "lattice": f"{kind} {L}x{L}",
+        "J": J,
+        "filling": filling,
+        "kT_el": args.kT_el,
+        "frames": int(data.n_frames),
+        "by_origin": {o: int((origin == k).sum()) for k, o in enumerate(ORIGINS)},
+        "ed_time_s": time.perf_counter() - t0,
+    }
+    np.savez(
+        path,
+        spins=data.spins,
+        fields=data.fields,
+        energy=data.energy,
+        origin=origin,
+        info=json.dumps(info),
+    )
+    return data, origin, info
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--system", choices=list(SYSTEMS), default="tetra")
+    p.add_argument("--variants", nargs="+", default=["plain_r4"])
+    p.add_argument("--kT-el", type=float, default=0.0, help="electronic temperature of labels")
+    p.add_argument("--n-perturbed", type=int, default=300)
+    p.add_argument("--llg-steps", type=int, default=300)
+    p.add_argument("--n-quench", type=int, default=2)
+    p.add_argument("--quench-steps", type=int, default=600)
+    p.add_argument("--epochs", type=int, default=80)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--schedule", default="cosine")
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--dtype", default="float64")
+    p.add_argument("--max-train", type=int, default=0, help="use at most this many train frames")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tag", default="")
+    p.add_argument("--out", type=Path, default=Path("results/benchmarks/descriptors_recipe"))
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    data, origin, info = get_data(args)
+    print("data:", json.dumps(info), flush=True)
+    _, _, test = split_frames(data.n_frames, 0.1, 0.1, args.seed)
+    if args.max_train:
+        tr, va, te = split_frames(data.n_frames, 0.1, 0.1, args.seed)
+        keep = np.sort(np.concatenate([tr[: args.max_train], va, te]))
+        data = FieldData(data.lattice, data.spins[keep], data.fields[keep], data.energy[keep])
+        origin = origin[keep]
+        _, _, test = split_frames(data.n_frames, 0.1, 0.1, args.seed)  # noqa: F841
+    for name in args.variants:
+        desc, hidden = VARIANTS[name]
+        mcfg = ModelConfig(descriptor=desc, hidden=hidden, dtype=args.dtype).to_dict()
+        augment = not args.no_augment
+        cfg = TrainConfig(
+            model=mcfg,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            max_epochs=args.epochs,
+            patience=args.epochs,
+            seed=args.seed,
+            threads=1,
+            augment_point_group=augment,
+            augment_time_reversal=augment,
+            lr_schedule=args.schedule,
+        )
+        run = args.out / f"{args.system}_{name}{args.tag}"
+        model, met = train(data, cfg, run)
+        _, _, te = split_frames(data.n_frames, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+        met["by_origin"] = {}
+        for k, o in enumerate(ORIGINS):
+            idx = te[origin[te] == k]
+            if len(idx):
+                m = evaluate(model, data.spins[idx], data.fields[idx])
+                met["by_origin"][o] = {
+                    "frames": int(len(idx)),
+                    "perp_rel_rmse": m["perp_rel_rmse"],
+                    "perp_r2": m["perp_r2"],
+                }
+        met["data"] = info
+        met["variant"] = {"name": name, "descriptor": desc, "hidden": list(hidden)}
+        met["train_config"] = cfg.to_dict()
+        met["uptime"] = os.getloadavg()
+        (run / "metrics.json").write_text(json.dumps(met, indent=2))
+        bo = " / ".join(f"{v['perp_rel_rmse']:.1%}" for v in met["by_origin"].values())
+        print(
+            f"| {args.system} | {name}{args.tag} | {met['n_features']} | {met['n_parameters']} | "
+            f"{met['n_frames_train']} | {met['epochs']} | {met['train_time_s']:.0f} | "
+            f"{met['perp_rel_rmse']:.2%} | {met['perp_r2']:.4f} | {bo} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
