@@ -18,15 +18,20 @@ difference of each engine from ``rgf``. Warm-up calls (panel caches) are not tim
 
 ``dw`` relaxes a 180 deg wall at V = 0 and then runs NEGF-LLG at several biases,
 fitting the wall centre X(t) (tanh fit of S_z) and reporting the velocity dX/dt and the
-precession rate of the wall azimuth. Two precession senses are run: the project's
-``dS/dt = -S x h - alpha S x (S x h)`` (``mllg.dynamics.LLG``) and the angular-momentum
-sense ``dS/dt = +S x h - alpha S x (S x h)`` that the Heisenberg equation of
-``H = -J S . sigma`` gives for a spin angular momentum S (see RESULTS_negf.md).
+precession rate of the wall azimuth. Convention of the driven runs (project decision):
+``mllg.dynamics.LLG(..., precession=+1)``, i.e.
+``dS/dt = +S x h - alpha S x (S x h)``, the equation of motion of a spin angular
+momentum with ``H = -J S . sigma`` (``dS/dt = i[H, S]``); electron plus local spin is
+then conserved and a current pushes the wall along the electron flow (V > 0: electrons
+flow from left to right). ``--precession -1`` runs the design default instead (same
+fields, the wall moves the other way). ``--out FILE.json`` writes X(t), the wall width
+and azimuth for every V.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import statistics
 import sys
@@ -42,17 +47,6 @@ from mllg.lattice import Lattice
 # Physical system of the domain-wall runs (units of t1 = 1).
 SYSTEM = dict(J=3.0, mu=-3.0, kT=0.0, t_lead=2.0, t_coupling=2.0)
 K_EASY = 0.01
-
-
-class AngularMomentumLLG(LLG):
-    """LLG with the precession sense of a spin angular momentum: ``dS/dt = +S x h + ...``.
-
-    ``LLG`` writes ``dS/dt = omega x S``; ``omega = -h + alpha S x h`` gives
-    ``S x h - alpha S x (S x h)`` (same damping, opposite precession).
-    """
-
-    def _omega(self, spins, h):
-        return -h + self.alpha * np.cross(spins, h)
 
 
 def machine() -> str:
@@ -96,52 +90,76 @@ def timing(
 
 
 def dw(
-    lx: int, w: int, steps: int, voltages: list[float], alpha: float, dt: float,
-    relax_steps: int = 1000, senses: str = "both",
-) -> None:  # fmt: skip
+    lx: int,
+    w: int,
+    steps: int,
+    voltages: list[float],
+    alpha: float,
+    dt: float,
+    relax_steps: int = 1000,
+    precession: int = 1,
+    out: str | None = None,
+) -> dict:
+    """Relax a wall at V = 0, then run NEGF-LLG at every V; print the velocity table.
+
+    Returns (and writes to ``out`` as JSON if given) the setup and, per V, the times,
+    wall centres X(t), widths, azimuths, velocity and its standard error.
+    """
     lat = Lattice("strip", lx, w, periodic_y=False)
     cl = ClassicalTerms(K=K_EASY)
     neg = strip_negf(lx, w, tol=1e-5, **SYSTEM)
     t0 = time.perf_counter()
     s = domain_wall(lat, width=2.0)
-    relax = LLG(neg, alpha=0.5, dt=dt, classical=cl)
-    for fr in relax.run(s, relax_steps, every=relax_steps, energy=False):
+    relax = LLG(neg, alpha=0.5, dt=dt, classical=cl, precession=precession)
+    for fr in relax.run(s, relax_steps, every=max(1, relax_steps), energy=False):
         s = fr.spins
     fit0 = fit_domain_wall(s, lat)
     print(
         f"# NEGF-LLG wall, {lx} x {w}, {SYSTEM}, K={K_EASY}, alpha={alpha}, dt={dt}, "
-        f"{steps} steps; relaxed at V=0: X={fit0.position:.4f}, width={fit0.width:.3f}, "
-        f"rms={fit0.rms:.1e} ({time.perf_counter() - t0:.0f} s); {machine()}"
+        f"precession={precession:+d}, {steps} steps; relaxed at V=0 ({relax_steps} steps, "
+        f"alpha=0.5): X={fit0.position:.4f}, width={fit0.width:.3f}, rms={fit0.rms:.1e} "
+        f"({time.perf_counter() - t0:.0f} s); {machine()}"
     )
     print(
-        "| sense | V | v = dX/dt (sites/t) | stderr | X(end) - X(0) | dphi/dt (1/t) "
-        "| width | s/step |"
+        "| V | v = dX/dt (sites/t) | stderr | v/V | X(end) - X(0) | dphi/dt (1/t) "
+        "| width | max quad err | s/step |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     every = max(1, steps // 20)
-    runs = (("-Sxh (mllg.dynamics)", LLG), ("+Sxh (angular momentum)", AngularMomentumLLG))
-    runs = runs if senses == "both" else runs[:1]
-    for sense, cls in runs:
-        for v in voltages:
-            neg.bias = v
-            llg = cls(neg, alpha=alpha, dt=dt, classical=cl)
-            t, x, phi, width = [], [], [], []
-            t1 = time.perf_counter()
-            for fr in llg.run(s, steps, every=every, energy=False):
-                f = fit_domain_wall(fr.spins, lat)
-                t.append(fr.time)
-                x.append(f.position)
-                phi.append(f.phi)
-                width.append(f.width)
-            per_step = (time.perf_counter() - t1) / steps
-            t_arr = np.array(t)
-            vel, err = wall_velocity(t_arr, x, t_min=0.25 * t_arr[-1])
-            dphi = np.polyfit(t_arr, np.unwrap(phi), 1)[0]
-            print(
-                f"| {sense} | {v:+.2f} | {vel:+.5f} | {err:.1e} | {x[-1] - x[0]:+.3f} | "
-                f"{dphi:+.5f} | {np.mean(width):.3f} | {per_step:.3f} |",
-                flush=True,
-            )
+    result: dict = {
+        "Lx": lx, "W": w, **SYSTEM, "K": K_EASY, "alpha": alpha, "dt": dt,
+        "precession": precession, "steps": steps, "relaxed_width": fit0.width, "runs": [],
+    }  # fmt: skip
+    for v in voltages:
+        neg.bias = v
+        llg = LLG(neg, alpha=alpha, dt=dt, classical=cl, precession=precession)
+        t, x, phi, width, qerr = [], [], [], [], []
+        t1 = time.perf_counter()
+        for fr in llg.run(s, steps, every=every, energy=False):
+            f = fit_domain_wall(fr.spins, lat)
+            t.append(fr.time)
+            x.append(f.position)
+            phi.append(f.phi)
+            width.append(f.width)
+            qerr.append(sum(neg.last_error.values()))
+        per_step = (time.perf_counter() - t1) / steps
+        t_arr = np.array(t)
+        vel, err = wall_velocity(t_arr, x, t_min=0.25 * t_arr[-1])
+        dphi = np.polyfit(t_arr, np.unwrap(phi), 1)[0]
+        ratio = f"{vel / v:+.4f}" if v else "-"
+        print(
+            f"| {v:+.2f} | {vel:+.5f} | {err:.1e} | {ratio} | {x[-1] - x[0]:+.3f} | "
+            f"{dphi:+.5f} | {np.mean(width):.3f} | {max(qerr):.1e} | {per_step:.3f} |",
+            flush=True,
+        )
+        result["runs"].append(
+            {"V": v, "velocity": vel, "stderr": err, "time": t, "X": x, "width": width,
+             "phi": phi, "seconds_per_step": per_step}
+        )  # fmt: skip
+    if out:
+        with open(out, "w") as fh:
+            json.dump(result, fh, indent=1)
+    return result
 
 
 def main() -> None:
@@ -163,14 +181,21 @@ def main() -> None:
     b.add_argument("--dt", type=float, default=0.2)
     b.add_argument("--voltages", default="0,0.1,-0.1,0.2,-0.2,0.4,-0.4")
     b.add_argument("--relax-steps", type=int, default=1000)
-    b.add_argument("--senses", choices=("both", "project"), default="both")
+    b.add_argument(
+        "--precession", type=int, choices=(1, -1), default=1,
+        help="sign p of p S x h in mllg.dynamics.LLG (+1: spin angular momentum, default)",
+    )  # fmt: skip
+    b.add_argument("--out", default=None, help="write X(t) per V to this JSON file")
     args = p.parse_args()
     if args.cmd == "timing":
         sizes = [tuple(int(v) for v in item.split("x")) for item in args.sizes.split(",")]
         timing(args.repeat, sizes, args.tol, [e for e in args.engines.split(",") if e])
     else:
         volts = [float(v) for v in args.voltages.split(",")]
-        dw(args.Lx, args.W, args.steps, volts, args.alpha, args.dt, args.relax_steps, args.senses)
+        dw(
+            args.Lx, args.W, args.steps, volts, args.alpha, args.dt, args.relax_steps,
+            args.precession, args.out,
+        )  # fmt: skip
 
 
 if __name__ == "__main__":

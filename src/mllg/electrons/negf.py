@@ -52,10 +52,17 @@ use adaptive composite Gauss–Legendre rules: on every panel the field contribu
 (``"contour"``, ``"window"``; a warning is raised if ``max_nodes`` stops the
 refinement). Accepted panels are reused as the start of the next call.
 
-Spin transfer: total spin is conserved (the leads are spin-independent), so in a steady
-state ``sum_i J S_i x m_i`` (``m_i = Tr[sigma rho_ii]``) equals half the divergence of
-the sigma spin current (tested against Kwant's current operator). The moments, as spin
-angular momenta, receive it as ``dS_i/dt = +S_i x h_i``.
+Spin transfer and the precession sign of the driven wall: total spin is conserved (the
+leads are spin-independent), so in a steady state ``sum_i J S_i x m_i``
+(``m_i = Tr[sigma rho_ii]``) equals half the divergence of the sigma spin current
+(tested against Kwant's current operator). The moments, as spin angular momenta,
+receive it as ``dS_i/dt = +S_i x h_i``. Project convention for every driven run
+(direct NEGF-LLG, NEGF sampling, benchmarks): ``mllg.dynamics.LLG(..., precession=+1)``,
+i.e. ``dS/dt = +S x h - alpha S x (S x h)``; then electron plus local spin is conserved
+and a current pushes a wall along the electron flow (for ``V > 0`` electrons flow from
+left to right, and the wall moves to +x). The design default ``precession=-1`` gives
+the same fields but the opposite wall motion; in equilibrium the two signs are related
+by ``S -> -S``.
 
 The exchange field is ``h_i = J Tr[sigma rho_ii]`` (units of t), the same convention as
 every solver in :mod:`mllg.electrons`. Out of equilibrium it is not a gradient field, so
@@ -767,6 +774,13 @@ class NEGF(_NEGFBase):
         Gauss–Legendre nodes per panel (the error estimate uses ``n_nodes // 2`` more).
     max_nodes : int
         Energy budget per integral; beyond it panels are accepted and a warning is given.
+
+    Notes
+    -----
+    After every call :attr:`last_error` holds the estimated field error of the two
+    energy integrals (``"contour"``, ``"window"``, units of t) and :attr:`last_nodes`
+    the number of energies used. As an LLG field provider of a driven wall use
+    ``LLG(negf, ..., precession=+1)`` (module docstring).
     """
 
     def __init__(
@@ -856,9 +870,7 @@ class NEGF(_NEGFBase):
         h = h[perm][:, perm].toarray()
         blocks = h.reshape(n_slices, m, n_slices, m).transpose(0, 2, 1, 3)
         self._diag = np.ascontiguousarray(blocks[np.arange(n_slices), np.arange(n_slices)])
-        self._coup = np.ascontiguousarray(
-            blocks[np.arange(n_slices - 1), np.arange(1, n_slices)]
-        )
+        self._coup = np.ascontiguousarray(blocks[np.arange(n_slices - 1), np.arange(1, n_slices)])
         far = np.abs(np.triu(np.ones((n_slices, n_slices)), 2)[:, :, None, None] * blocks)
         if far.max() > 0:
             raise RuntimeError("Kwant Hamiltonian couples non-neighbouring slices.")
@@ -939,10 +951,7 @@ class NEGF(_NEGFBase):
         o = self._site_orb
         s = self._site_slice
         return np.stack(
-            [
-                np.stack([gdiag[:, s, o + a, o + c] for c in (0, 1)], axis=-1)
-                for a in (0, 1)
-            ],
+            [np.stack([gdiag[:, s, o + a, o + c] for c in (0, 1)], axis=-1) for a in (0, 1)],
             axis=-2,
         )
 
