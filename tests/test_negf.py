@@ -176,17 +176,26 @@ def test_uniform_ferromagnet_has_no_perpendicular_field(bias):
     assert np.abs(perp(h, spins)).max() < 1e-9
 
 
-def test_nonequilibrium_field_is_linear_in_bias_and_odd():
+@pytest.mark.parametrize(
+    ("Lx", "width", "kw"),
+    [
+        (24, 3.0, dict(J=2.0, mu=-1.0, kT=0.1)),
+        (64, 2.0, dict(J=3.0, mu=-3.0, kT=0.05, t_lead=2.0, t_coupling=2.0)),
+    ],
+)
+def test_nonequilibrium_field_is_linear_in_bias_and_odd(Lx, width, kw):
     """Nonequilibrium part dh(V) = h(V) - h(0) of the perpendicular field on a wall.
 
     h(V) = J Tr[sigma (rho_eq(mu_<) + window)] and h(0) is the equilibrium field; the
     ratio <dh(0.2), dh(0.1)> / |dh(0.1)|^2 is within 5% of 2 and dh(-0.1) ~ -dh(0.1).
-    kT = 0.1 smooths the Fabry-Perot resonances of the 24-site chain (spacing ~0.25); at
-    kT = 0 the same ratio is 1.56: V = 0.1 is then no longer small.
+    The second case is the system of the NEGF-LLG runs (64-site chain, leads t = 2).
+    kT smooths the Fabry-Perot resonances of the finite chain (spacing ~0.1-0.25); at
+    kT = 0 the same ratios are 1.56 (24 sites) and 1.97 with <dh(-0.1), dh(0.1)> =
+    +0.07 |dh(0.1)|^2 (64 sites): a part even in V, ~V^2, as large as the odd part at
+    V = 0.1 (benchmarks/RESULTS_negf.md).
     """
-    Lx = 24
-    spins = wall(Lx, width=3.0)
-    neg = strip_negf(Lx, 1, J=2.0, mu=-1.0, kT=0.1, tol=1e-9)
+    spins = wall(Lx, width=width)
+    neg = strip_negf(Lx, 1, tol=1e-9, **kw)
     h0 = perp(neg(spins), spins)
     dh = {}
     for v in (0.1, 0.2, -0.1):
@@ -197,7 +206,7 @@ def test_nonequilibrium_field_is_linear_in_bias_and_odd():
     ratio = np.sum(dh[0.2] * dh[0.1]) / ref
     flip = np.sum(dh[-0.1] * dh[0.1]) / ref
     assert abs(ratio - 2.0) < 0.1
-    assert flip < -0.9
+    assert flip < -0.95
 
 
 def test_quadrature_error_is_reported_and_controlled():
