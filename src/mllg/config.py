@@ -4,27 +4,36 @@ The Snakefile calls :func:`validate_config` right after loading the config, so t
 value stops the workflow before any job runs. The JSON schema
 (``workflow/schemas/config.schema.yaml``) describes types, ranges, allowed values and
 defaults; :func:`validate_config` fills the defaults in, turns every schema violation into
-a sentence that names the key (``relax.L``), the offending value and what is allowed, and
-then runs the cross-key checks of :data:`SECTION_CHECKS` that a schema cannot express
-(``n_steps`` a multiple of ``save_every``, at least one electron and one hole, ...).
+a sentence that names the key (``systems.triangular_120.sample.L``), the offending value
+and what is allowed, merges the ``paper`` overrides when ``scale = paper`` and then runs
+the cross-key checks that a schema cannot express (lattice vs system kind vs solver,
+filling or mu, ``n_steps`` a multiple of ``save_every``, a model for simulate, ordering
+wavevectors on the lattice grid, at least one electron and one hole, ...).
 
-A new workflow stage adds its section to the schema (with a ``description`` for every
-key: it appears in the messages) and, if needed, a check function to
-:data:`SECTION_CHECKS`.
+A new stage adds its section to the schema (with a ``description`` for every key: it
+appears in the messages) and, if needed, a check to :func:`_check_system`.
 
 This module depends on jsonschema and PyYAML only (no Snakemake).
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["ConfigError", "SECTION_CHECKS", "load_schema", "validate_config"]
+__all__ = [
+    "ConfigError",
+    "deep_merge",
+    "load_schema",
+    "load_system_files",
+    "selected_systems",
+    "validate_config",
+]
 
 
 class ConfigError(ValueError):
@@ -181,8 +190,8 @@ def _with_defaults(validator_class: type) -> type:
     def set_defaults(validator, properties, instance, schema):
         if isinstance(instance, MutableMapping):
             for name, sub in properties.items():
-                if isinstance(sub, Mapping) and "default" in sub:
-                    instance.setdefault(name, sub["default"])
+                if isinstance(sub, Mapping) and "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
         yield from validate_properties(validator, properties, instance, schema)
 
     return validators.extend(validator_class, {"properties": set_defaults})
@@ -190,88 +199,274 @@ def _with_defaults(validator_class: type) -> type:
 
 # -- cross-key checks -------------------------------------------------------------------
 
+#: Orders that need a lattice kind (analyze.order -> lattice) and a period of L.
+ORDER_LATTICE = {
+    "tetrahedral": ("triangular", 2),
+    "120": ("triangular", 3),
+    "neel": ("square", 2),
+    "ferro_af": ("square", 2),
+    "wall": ("strip", 1),
+}
 
-def _check_relax(cfg: Mapping[str, Any]) -> Iterator[str]:
-    """Checks of the ``relax`` section that the schema cannot express."""
-    n_steps, save_every = cfg["n_steps"], cfg["save_every"]
-    if n_steps % save_every:
+
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Recursive merge of two mappings: values of ``over`` win, sub-mappings are merged.
+
+    Parameters
+    ----------
+    base, over : mapping
+        The mappings; neither is modified.
+
+    Returns
+    -------
+    dict
+        A new mapping (deep copies of the values).
+    """
+    out = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _check_system(name: str, cfg: Mapping[str, Any]) -> Iterator[str]:
+    """Checks of one ``systems.<name>`` section that the schema cannot express."""
+    key = f"systems.{name}"
+    kind, model, sample = cfg["kind"], cfg["model"], cfg["sample"]
+    train, simulate, analyze = cfg["train"], cfg["simulate"], cfg["analyze"]
+    lattice = model["lattice"]
+    driven = kind == "driven"
+    if driven != (lattice == "strip"):
         yield (
-            f"relax.n_steps = {n_steps} must be a multiple of relax.save_every = {save_every} "
+            f"{key}.model.lattice = {lattice!r} does not fit {key}.kind = {kind!r}: a driven "
+            "system is a strip between leads, an equilibrium system a periodic square or "
+            "triangular lattice."
+        )
+    if driven != (sample["solver"] == "negf"):
+        yield (
+            f"{key}.sample.solver = {sample['solver']!r} does not fit {key}.kind = {kind!r}: "
+            "driven systems sample with negf, equilibrium systems with ed or kpm."
+        )
+    has_f, has_mu = model.get("filling") is not None, model.get("mu") is not None
+    if has_f == has_mu:
+        yield (
+            f"{key}.model needs exactly one of filling (canonical) and mu (grand canonical); "
+            f"got {'both' if has_f else 'neither'}."
+        )
+    elif driven and has_f:
+        yield f"{key}.model.filling is not allowed for a driven strip: NEGF needs mu."
+    if lattice == "strip":
+        if model["periodic_y"] and model["W"] < 3:
+            yield f"{key}.model.W = {model['W']} must be >= 3 with periodic_y = true."
+        if model["t2"] or model["t3"]:
+            yield f"{key}.model.t2 and t3 must be 0 for a strip (NEGF: nearest neighbours only)."
+    elif train["lead_columns"]:
+        yield f"{key}.train.lead_columns = {train['lead_columns']} needs a strip lattice."
+    if driven and train["potential"] != "generalized":
+        yield (
+            f"{key}.train.potential = {train['potential']!r}: a driven system needs "
+            "'generalized' (the NEGF field is not a gradient)."
+        )
+    order = analyze["order"]
+    need, period = ORDER_LATTICE[order]
+    if need != lattice:
+        yield (
+            f"{key}.analyze.order = {order!r} needs a {need} lattice, but "
+            f"{key}.model.lattice = {lattice!r}."
+        )
+    elif lattice != "strip":
+        for stage in ("sample", "simulate"):
+            size = cfg[stage]["L"]
+            if size % period:
+                yield (
+                    f"{key}.{stage}.L = {size} must be a multiple of {period} for the "
+                    f"{order} state (its ordering wavevectors must lie on the lattice grid)."
+                )
+    if has_f and not has_mu and lattice != "strip":
+        sizes = (("sample.L", sample["L"]), ("validate.speed_L", cfg["validate"]["speed_L"]))
+        for where, size in sizes:
+            n_sites = int(size) ** 2
+            n_e = int(round(2 * n_sites * model["filling"]))
+            if not 0 < n_e < 2 * n_sites:
+                yield (
+                    f"{key}.model.filling = {model['filling']} gives N_e = round(2 N filling) = "
+                    f"{n_e} electrons on N = {n_sites} sites ({key}.{where} = {size}): "
+                    f"need 0 < N_e < {2 * n_sites}."
+                )
+    if simulate["n_steps"] % simulate["save_every"]:
+        yield (
+            f"{key}.simulate.n_steps = {simulate['n_steps']} must be a multiple of "
+            f"{key}.simulate.save_every = {simulate['save_every']} "
             "(frames are saved every save_every steps)."
         )
-    n_sites = int(cfg["L"]) ** 2
-    n_e = int(round(2 * n_sites * cfg["filling"]))
-    if not 0 < n_e < 2 * n_sites:
+    if simulate["n_steps"] // simulate["save_every"] < 3:
         yield (
-            f"relax.filling = {cfg['filling']} gives N_e = round(2 N filling) = {n_e} electrons "
-            f"on N = {n_sites} sites (relax.L = {cfg['L']}): need 0 < N_e < {2 * n_sites}."
+            f"{key}.simulate.n_steps / save_every = "
+            f"{simulate['n_steps'] // simulate['save_every']} saved frames: need at least 3 "
+            "to fit a growth law or a velocity."
         )
+    if not train["enabled"] and simulate["model"] is None:
+        yield (
+            f"{key}.simulate.model is missing: with {key}.train.enabled = false, simulate "
+            "needs an exported model folder (simulate.model: path/to/model)."
+        )
+    if simulate["model"] is not None and not (Path(simulate["model"]) / "config.json").exists():
+        yield (
+            f"{key}.simulate.model = {simulate['model']!r} is not an exported model folder "
+            "(no config.json there; use the model/ folder written by the train stage)."
+        )
+    if driven and len(set(sample["voltages"])) != len(sample["voltages"]):
+        yield f"{key}.sample.voltages = {sample['voltages']} holds a voltage twice."
 
 
-#: Cross-key checks per top-level section: ``name -> f(section) -> iterator of sentences``.
-#: They run only when the section passed the schema.
-SECTION_CHECKS: dict[str, Callable[[Mapping[str, Any]], Iterator[str]]] = {
-    "relax": _check_relax,
-}
+def selected_systems(config: Mapping[str, Any]) -> list[str]:
+    """Names of the systems the workflow runs (``system``: a name or ``all``).
+
+    Parameters
+    ----------
+    config : mapping
+        A validated configuration.
+
+    Returns
+    -------
+    list of str
+        Sorted names of the selected systems.
+    """
+    if config["system"] == "all":
+        return sorted(config["systems"])
+    return [config["system"]]
+
+
+def load_system_files(folder: str | Path) -> dict[str, Any]:
+    """The ``systems`` sections of every ``*.yaml`` in ``folder`` except ``config.yaml``.
+
+    The Snakefile merges the user's config over these, so that a small override file
+    (``--configfile my.yaml`` with only the changed keys) is enough.
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        The repository's ``config/`` folder.
+
+    Returns
+    -------
+    dict
+        ``{"systems": {name: section, ...}}``.
+    """
+    systems: dict[str, Any] = {}
+    for path in sorted(Path(folder).glob("*.yaml")):
+        if path.name == "config.yaml":
+            continue
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+        if isinstance(data, Mapping) and isinstance(data.get("systems"), Mapping):
+            systems = deep_merge(systems, data["systems"])
+    return {"systems": systems}
+
+
+def _schema_problems(validator: Any, instance: Any, prefix: str = "") -> list[str]:
+    errors = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.path])
+    # dict.fromkeys: jsonschema reports each missing required key separately
+    return list(dict.fromkeys(prefix + _sentence(e) for e in errors))
 
 
 def validate_config(
     config: MutableMapping[str, Any], schema: str | Path | Mapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """Validate the workflow config in place and fill in the schema defaults.
+    """Validate the workflow config in place, fill in the schema defaults, apply the scale.
+
+    Steps: the config is checked against the schema (defaults filled in); the
+    ``paper`` overrides of every system are merged over it and checked the same way
+    (problems there are reported with the prefix "with scale = paper:"); the cross-key
+    checks of :func:`_check_system` run on the selected scale; finally
+    ``systems.<name>`` is replaced by the effective section of the selected scale
+    (without its ``paper`` block) and keys are put in schema order.
 
     Parameters
     ----------
     config : mutable mapping
-        The configuration (Snakemake's ``config``); missing keys that have a ``default``
-        in the schema are added to it.
+        The configuration (Snakemake's ``config``); modified in place.
     schema : str, pathlib.Path or mapping
         JSON schema (draft 2020-12) as a YAML/JSON file path or a mapping.
 
     Returns
     -------
     mutable mapping
-        ``config`` itself, with defaults filled in and the keys of every mapping in the
-        schema's order (so that key order in a YAML file does not change rule params).
+        ``config`` itself.
 
     Raises
     ------
     ConfigError
-        Listing every problem, one sentence each, naming the key (e.g. ``relax.L``), the
-        bad value and the allowed values or range.
+        Listing every problem, one sentence each, naming the key (e.g.
+        ``systems.triangular_120.sample.L``), the bad value and what is allowed.
     """
     from jsonschema import Draft202012Validator
 
     schema = load_schema(schema)
     Draft202012Validator.check_schema(schema)
     validator = _with_defaults(Draft202012Validator)(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.path])
-    # dict.fromkeys: jsonschema reports each missing required key separately
-    problems = list(dict.fromkeys(_sentence(e) for e in errors))
-    bad_sections = {e.absolute_path[0] for e in errors if len(e.absolute_path)}
-    for name, check in SECTION_CHECKS.items():
-        section = config.get(name) if isinstance(config, Mapping) else None
-        if isinstance(section, Mapping) and name not in bad_sections:
-            problems.extend(check(section))
+    problems = _schema_problems(validator, config)
     if problems:
         raise ConfigError(problems)
+    effective = {}
+    for scale in ("demo", "paper"):
+        merged = copy.deepcopy(dict(config))
+        for name, section in merged["systems"].items():
+            paper = section.pop("paper", None) or {}
+            if scale == "paper":
+                merged["systems"][name] = deep_merge(section, paper)
+        prefix = "with scale = paper: " if scale == "paper" else ""
+        problems += _schema_problems(validator, merged, prefix)
+        if not problems:
+            for name, section in merged["systems"].items():
+                problems.extend(prefix + p for p in _check_system(name, section))
+        effective[scale] = merged
+    if not problems and config["system"] != "all" and config["system"] not in config["systems"]:
+        names = ", ".join(["all", *sorted(config["systems"])])
+        problems.append(
+            f"system = {config['system']!r} is not a known system: choose one of {names}."
+        )
+    if problems:
+        raise ConfigError(list(dict.fromkeys(problems)))
+    chosen = effective[config["scale"]]
+    config.clear()
+    config.update(chosen)
     _order_like_schema(config, schema)
     return config
 
 
-def _order_like_schema(instance: Any, schema: Mapping[str, Any]) -> None:
+def _resolve(schema: Any, root: Mapping[str, Any]) -> Any:
+    """Follow a local ``$ref`` (``#/$defs/name``) of ``schema`` inside ``root``."""
+    while isinstance(schema, Mapping) and "$ref" in schema:
+        node: Any = root
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            node = node[part]
+        schema = node
+    return schema
+
+
+def _order_like_schema(
+    instance: Any, schema: Mapping[str, Any], root: Mapping[str, Any] | None = None
+) -> None:
     """Reorder mapping keys in place to the schema's property order (recursively).
 
     Snakemake compares rule ``params`` by their representation, so two configs that differ
     only in key order (or in stating a default explicitly) would rerun jobs otherwise.
+    Mappings under ``additionalProperties`` (the systems) are sorted by name.
     """
-    props = schema.get("properties") if isinstance(schema, Mapping) else None
-    if not isinstance(instance, MutableMapping) or not isinstance(props, Mapping):
+    root = schema if root is None else root
+    schema = _resolve(schema, root)
+    if not isinstance(instance, MutableMapping) or not isinstance(schema, Mapping):
         return
+    props = schema.get("properties") or {}
+    extra = schema.get("additionalProperties")
     order = {k: i for i, k in enumerate(props)}
     items = sorted(instance.items(), key=lambda kv: (order.get(kv[0], len(order)), str(kv[0])))
     instance.clear()
     instance.update(items)
     for key, value in instance.items():
-        if key in props:
-            _order_like_schema(value, props[key])
+        sub = props.get(key, extra if isinstance(extra, Mapping) else None)
+        if sub is not None:
+            _order_like_schema(value, sub, root)

@@ -1,0 +1,20 @@
+"""Rule simulate: one ML-LLG production run (logic in mllg.studies.simulate)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir)))  # noqa: F821
+from _common import setup  # noqa: E402
+
+log = setup(snakemake)  # noqa: F821
+from mllg.studies import simulate  # noqa: E402
+
+info = simulate(
+    snakemake.params.system,  # noqa: F821
+    snakemake.wildcards.tag,  # noqa: F821
+    int(snakemake.wildcards.seed),  # noqa: F821
+    list(snakemake.input.models),  # noqa: F821
+    snakemake.output.trajectory,  # noqa: F821
+    relax_model_dirs=list(snakemake.input.relax_models) or None,  # noqa: F821
+)
+log.info("run: %s", info)

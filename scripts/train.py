@@ -1,0 +1,19 @@
+"""Rule train: one BP model (logic in mllg.studies.train_model)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir)))  # noqa: F821
+from _common import setup  # noqa: E402
+
+log = setup(snakemake)  # noqa: F821
+from mllg.studies import train_model  # noqa: E402
+
+out_dir = Path(snakemake.output.metrics).parent  # noqa: F821
+metrics = train_model(
+    snakemake.params.system,  # noqa: F821
+    list(snakemake.input.data),  # noqa: F821
+    int(snakemake.wildcards.seed),  # noqa: F821
+    out_dir,
+)
+log.info("metrics: %s", metrics)

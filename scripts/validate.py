@@ -1,0 +1,18 @@
+"""Rule validate: ML vs exact fields, speed, short LLG (logic in mllg.studies.validate)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir)))  # noqa: F821
+from _common import setup  # noqa: E402
+
+log = setup(snakemake)  # noqa: F821
+from mllg.studies import validate  # noqa: E402
+
+metrics = validate(
+    snakemake.params.system,  # noqa: F821
+    snakemake.wildcards.tag,  # noqa: F821
+    list(snakemake.input.models),  # noqa: F821
+    Path(snakemake.output.metrics).parent,  # noqa: F821
+)
+log.info("metrics: %s", metrics)

@@ -1,0 +1,73 @@
+rule analyze:
+    """L(t) and growth exponent (equilibrium) or wall positions and v(V) (driven)."""
+    input:
+        trajectories=lambda wc: [
+            p for tag in system_tags(system_cfg(wc.system)) for p in trajectories(wc.system, tag)
+        ],
+        validations=lambda wc: [
+            f"results/{wc.system}/validate/{tag}/metrics.json"
+            for tag in system_tags(system_cfg(wc.system))
+        ],
+    output:
+        analysis="results/{system}/analyze/analysis.json",
+        series=directory("results/{system}/analyze/series.zarr"),
+    params:
+        system=params_of("analyze"),
+        tags=lambda wc: system_tags(system_cfg(wc.system)),
+        seeds=lambda wc: system_cfg(wc.system)["simulate"]["seeds"],
+    log:
+        "results/{system}/logs/analyze.log",
+    benchmark:
+        "results/{system}/benchmarks/analyze.tsv"
+    conda:
+        "../../envs/mllg.yaml"
+    threads: 1
+    resources:
+        runtime=lambda wc: 10 if config["scale"] == "demo" else 240,
+        mem_mb=lambda wc: 2000 if config["scale"] == "demo" else 32000,
+    script:
+        "../../scripts/analyze.py"
+
+
+rule summary:
+    """Headline numbers of a system: results/<system>/summary.json."""
+    input:
+        train=lambda wc: (
+            [
+                f"results/{wc.system}/train/{tag}/seed{k}/metrics.json"
+                for tag in system_tags(system_cfg(wc.system))
+                for k in system_cfg(wc.system)["train"]["seeds"]
+            ]
+            if system_cfg(wc.system)["train"]["enabled"]
+            else []
+        ),
+        validations=lambda wc: [
+            f"results/{wc.system}/validate/{tag}/metrics.json"
+            for tag in system_tags(system_cfg(wc.system))
+        ],
+        analysis="results/{system}/analyze/analysis.json",
+    output:
+        summary="results/{system}/summary.json",
+    params:
+        system=params_of(
+            "model",
+            "sample",
+            "simulate",
+            "analyze",
+            sample=("solver", "L"),
+            simulate=("L",),
+            analyze=("order",),
+        ),
+        tags=lambda wc: system_tags(system_cfg(wc.system)),
+    log:
+        "results/{system}/logs/summary.log",
+    benchmark:
+        "results/{system}/benchmarks/summary.tsv"
+    conda:
+        "../../envs/mllg.yaml"
+    threads: 1
+    resources:
+        runtime=5,
+        mem_mb=1000,
+    script:
+        "../../scripts/summary.py"

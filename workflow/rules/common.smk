@@ -1,0 +1,104 @@
+# Helpers shared by the rules: wildcard constraints, per-stage params, input functions.
+# Paths: results/<system>/<stage>/<tag>/..., tag = "eq" (equilibrium) or "V+0.200" (bias).
+
+
+wildcard_constraints:
+    system="[A-Za-z0-9_]+",
+    tag="eq|V[-+][0-9]+\\.[0-9]+",
+    chunk="[0-9]+",
+    seed="[0-9]+",
+
+
+# Keys that do not change a stage's result (resources, scatter lists): left out of the
+# params, so that changing them does not rerun finished jobs.
+NOT_PHYSICS = {
+    "sample": ("chunks",),
+    "train": ("gpu", "seeds", "enabled"),
+    "simulate": ("gpu", "seeds", "model"),
+}
+
+
+def system_cfg(name):
+    """The validated section of one system."""
+    return config["systems"][name]
+
+
+def params_of(*stages, **only):
+    """Params function: the named stages of the system (``only``: stage -> kept keys)."""
+
+    def get(wildcards):
+        cfg = system_cfg(wildcards.system)
+        out = {"kind": cfg["kind"]}
+        for stage in stages:
+            sec = cfg[stage]
+            if isinstance(sec, dict):
+                keep = only.get(stage)
+                sec = {
+                    k: v
+                    for k, v in sec.items()
+                    if k not in NOT_PHYSICS.get(stage, ()) and (keep is None or k in keep)
+                }
+            out[stage] = sec
+        return out
+
+    return get
+
+
+def data_stores(system, tag):
+    n = system_cfg(system)["sample"]["chunks"]
+    return [f"results/{system}/data/{tag}/chunk{c}.zarr" for c in range(n)]
+
+
+def model_dirs(system, tag):
+    """Exported models of a data set: trained ones, or simulate.model."""
+    cfg = system_cfg(system)
+    if not cfg["train"]["enabled"]:
+        return [cfg["simulate"]["model"]]
+    return [f"results/{system}/train/{tag}/seed{k}/model" for k in cfg["train"]["seeds"]]
+
+
+def relax_model_dirs(system):
+    """Models of V = 0 (driven systems relax the initial wall with them), else []."""
+    cfg = system_cfg(system)
+    if cfg["kind"] != "driven" or not cfg["simulate"]["relax_steps"]:
+        return []
+    if 0.0 not in [float(v) for v in cfg["sample"]["voltages"]]:
+        return []
+    return model_dirs(system, "V+0.000")
+
+
+def trajectories(system, tag):
+    return [
+        f"results/{system}/simulate/{tag}/seed{k}.zarr"
+        for k in system_cfg(system)["simulate"]["seeds"]
+    ]
+
+
+FIGURES = {
+    "equilibrium": ("texture", "structure_factor", "growth", "order"),
+    "driven": ("texture", "position", "velocity"),
+}
+
+
+def figure_paths(system):
+    return {
+        name: f"results/{system}/figures/{name}.png"
+        for name in FIGURES[system_cfg(system)["kind"]]
+    }
+
+
+def final_outputs(system):
+    """Everything `all` asks for: summary, figures, parity plots, optional features."""
+    cfg = system_cfg(system)
+    tags = system_tags(cfg)
+    out = [f"results/{system}/summary.json", *figure_paths(system).values()]
+    out += [f"results/{system}/validate/{tag}/parity.png" for tag in tags]
+    if cfg["featurize"]["enabled"]:
+        out += [p.replace("/data/", "/features/") for tag in tags for p in data_stores(system, tag)]
+    return out
+
+
+def systems_of_kind(kind):
+    """Wildcard regex matching the configured systems of one kind (or nothing)."""
+    names = [n for n, c in config["systems"].items() if c["kind"] == kind]
+    return "|".join(names) if names else "(?!x)x"

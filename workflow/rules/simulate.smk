@@ -1,0 +1,22 @@
+rule simulate:
+    """ML-LLG production run, one job per seed (and per voltage for driven systems)."""
+    input:
+        models=lambda wc: model_dirs(wc.system, wc.tag),
+        relax_models=lambda wc: relax_model_dirs(wc.system),
+    output:
+        trajectory=directory("results/{system}/simulate/{tag}/seed{seed}.zarr"),
+    params:
+        system=params_of("model", "simulate"),
+    log:
+        "results/{system}/logs/simulate/{tag}/seed{seed}.log",
+    benchmark:
+        "results/{system}/benchmarks/simulate/{tag}/seed{seed}.tsv"
+    conda:
+        "../../envs/mllg.yaml"
+    threads: 1
+    resources:
+        runtime=lambda wc: 30 if config["scale"] == "demo" else 2880,
+        mem_mb=lambda wc: 2000 if config["scale"] == "demo" else 16000,
+        gpu=lambda wc: system_cfg(wc.system)["simulate"]["gpu"],
+    script:
+        "../../scripts/simulate.py"

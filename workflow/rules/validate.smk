@@ -1,0 +1,36 @@
+rule validate:
+    """ML vs the exact solver on unseen states; speed ratio; short LLG comparison."""
+    input:
+        models=lambda wc: model_dirs(wc.system, wc.tag),
+    output:
+        metrics="results/{system}/validate/{tag}/metrics.json",
+        parity=report(
+            "results/{system}/validate/{tag}/parity.png",
+            caption="../report/parity.rst",
+            category="{system}",
+            subcategory="Validation",
+            labels={"system": "{system}", "figure": "parity {tag}"},
+        ),
+    params:
+        system=params_of(
+            "model",
+            "sample",
+            "validate",
+            "simulate",
+            "analyze",
+            sample=("solver", "L", "alpha", "dt", "every", "moments", "tol"),
+            simulate=("alpha", "dt", "kT_bath", "relax_steps", "precession"),
+            analyze=("t_min",),
+        ),
+    log:
+        "results/{system}/logs/validate/{tag}.log",
+    benchmark:
+        "results/{system}/benchmarks/validate/{tag}.tsv"
+    conda:
+        "../../envs/mllg.yaml"
+    threads: 1
+    resources:
+        runtime=lambda wc: 30 if config["scale"] == "demo" else 720,
+        mem_mb=lambda wc: 2000 if config["scale"] == "demo" else 16000,
+    script:
+        "../../scripts/validate.py"
