@@ -22,8 +22,10 @@ from mllg.textures import normalize, random_spins, tetrahedral
 
 REF = Path("/work/shared/reference/double_exchange_square_30x30/de_square_30x30_snapshots.npz")
 if not REF.exists():  # the checkout may carry the shared folder next to the repository
-    REF = Path(__file__).resolve().parents[1] / "shared/reference/double_exchange_square_30x30" / (
-        "de_square_30x30_snapshots.npz"
+    REF = (
+        Path(__file__).resolve().parents[1]
+        / "shared/reference/double_exchange_square_30x30"
+        / ("de_square_30x30_snapshots.npz")
     )
 
 
@@ -152,27 +154,80 @@ def triangular24():
     return lt, ham, s, ens, ExactDiagonalization(ham, ens).solve(s)
 
 
-def test_triangular_probing_error_decreases_with_distance(triangular24):
+def test_triangular_probing_error_is_estimated_and_warned(triangular24):
     """24x24 triangular, f=1/4, J=2, perturbed tetrahedral state, kT=0.05 (ED same kT).
 
-    d=12 (144 colours) is the largest proper colouring of this torus; its measured
-    rel-RMSE_perp is 1.6e-2 (see benchmarks/RESULTS_kpm.md), d=8 gives ~7e-2.
-    """
+    The density matrix of this model has not decayed within the 24-torus (|rho_ij| ~ 1e-3
+    at r = 12) while h_perp is small (rms 0.026), so linear-scaling colourings miss the 1%
+    goal (d=8: ~8e-2, d=12: ~2e-2, see benchmarks/RESULTS_kpm.md). The error estimate
+    from the exactly computed check sites must track the true error and warn."""
     lt, ham, s, ens, ed = triangular24
-    errs = [rel_perp(quiet(KernelPolynomial(ham, ens, distance=d), s).fields, ed.fields, s)
-            for d in (8, 12)]
+    errs, ests = [], []
+    for d in (8, 12):
+        solver = KernelPolynomial(ham, ens, distance=d)
+        with pytest.warns(KPMAccuracyWarning, match=r"estimated relative RMSE of the perp"):
+            r = solver.solve(s)
+        errs.append(rel_perp(r.fields, ed.fields, s))
+        ests.append(solver.info["probing_error_rel"])
     assert errs[1] < errs[0]
-    assert errs[1] < 0.03
-    r = quiet(KernelPolynomial(ham, ens, distance=12), s)
+    for err, est in zip(errs, ests):
+        assert 0.5 * err < est < 2.0 * err
+    assert errs[1] > 1e-2  # the reason the default is not a fixed d = 12
     assert r.density.sum() == pytest.approx(ens.n_electrons(lt.N), abs=1e-6)
     assert r.energy[0] == pytest.approx(ed.energy[0], rel=1e-4)
 
 
+def test_auto_distance_choice_follows_decay_of_rho():
+    """``distance="auto"`` picks fewer colours when the density matrix decays faster
+    (higher kT), one colour per site on the 24x24 triangular torus at kT=0.05 where no
+    colouring reaches the target, and never depends on the spins solved later."""
+    lt = make_lattice("triangular", 24)
+    tri = KernelPolynomial(SdHamiltonian(lt, J=2.0), Ensemble.canonical(0.25, 0.05))
+    assert tri.colouring.n_colours == lt.N and tri.distance is None
+    assert tri.settings()["kpm_distance_rule"] == "auto"
+    # the largest colouring of the torus misses the target on the reference state
+    assert tri.auto_table[-1][2] > tri.probe_target
+    lat = make_lattice("square", 24)
+    ham = SdHamiltonian(lat, J=6.0)
+    n_col = [
+        KernelPolynomial(ham, Ensemble.canonical(0.485, kT)).colouring.n_colours
+        for kT in (0.2, 0.1, 0.05)
+    ]
+    assert n_col[0] < n_col[1] < n_col[2] < lat.N
+
+
+def test_auto_distance_meets_goal_on_another_state():
+    """Square double exchange 24x24 (J=6, f=0.485, kT=0.1): the auto colouring (chosen on
+    the reference random state) reaches <1% rel-RMSE_perp on another random state, without
+    a warning, and the in-solve estimate agrees."""
+    lat = make_lattice("square", 24)
+    ham = SdHamiltonian(lat, J=6.0)
+    ens = Ensemble.canonical(0.485, 0.1)
+    solver = KernelPolynomial(ham, ens)
+    assert 1 < solver.colouring.n_colours < lat.N / 2
+    s = random_spins(lat.N, 99)
+    ed = ExactDiagonalization(ham, ens).solve(s)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", KPMAccuracyWarning)
+        r = solver.solve(s)
+    err = rel_perp(r.fields, ed.fields, s)
+    assert err < 1e-2
+    assert solver.info["probing_error_rel"] < solver.probe_tol
+    assert r.mu[0] == pytest.approx(ed.mu[0], abs=1e-3)
+
+
 @pytest.mark.slow
-def test_triangular_exact_probing_within_one_percent(triangular24):
+def test_triangular_default_settings_within_one_percent(triangular24):
+    """The issue's 24x24 triangular case at default settings (auto: exact probing)."""
     lt, ham, s, ens, ed = triangular24
-    r = KernelPolynomial(ham, ens, distance=None).solve(s)
-    assert rel_perp(r.fields, ed.fields, s) < 1e-2
+    solver = KernelPolynomial(ham, ens)
+    s_rand = random_spins(lt.N, 17)
+    ed_rand = ExactDiagonalization(ham, ens).solve(s_rand)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", KPMAccuracyWarning)
+        r = solver.solve(np.stack([s, s_rand]))
+    assert rel_perp(r.fields[0], ed.fields, s) < 1e-2
+    assert rel_perp(r.fields[1], ed_rand.fields, s_rand) < 1e-2
 
 
 @pytest.fixture(scope="module")
@@ -198,20 +253,24 @@ def test_reference_late_frame_default_settings(reference):
 
 @pytest.mark.slow
 def test_reference_snapshots_default_settings(reference):
-    """All four 30x30 snapshots at the defaults (d=12, M auto) vs ED at kT=0.05.
+    """The other three 30x30 snapshots (0, 2, 3) at the defaults vs ED at kT=0.05.
 
     Against the stored ED fields at kT=0.003 (another temperature) KPM must deviate only
     as much as ED at kT=0.05 does (the temperature effect, up to ~12% on snapshot 3)."""
     lat = make_lattice("square", 30)
     ham = SdHamiltonian(lat, J=6.0)
     ens = Ensemble.canonical(873 / 1800, 0.05)
-    spins = reference["spins"]
+    frames = [0, 2, 3]
+    spins = reference["spins"][frames]
     ed = ExactDiagonalization(ham, ens).solve(spins)
-    r = KernelPolynomial(ham, ens).solve(spins)
-    for f in range(4):
+    solver = KernelPolynomial(ham, ens)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", KPMAccuracyWarning)
+        r = solver.solve(spins)
+    for f in range(3):
         assert rel_perp(r.fields[f], ed.fields[f], spins[f]) < 1e-2
-    stored = reference["fields_ed_T0p003"]
-    for f in range(4):
+    stored = reference["fields_ed_T0p003"][frames]
+    for f in range(3):
         err_kpm = rel_perp(r.fields[f], stored[f], spins[f])
         err_ed = rel_perp(ed.fields[f], stored[f], spins[f])
         assert abs(err_kpm - err_ed) < 1e-2
@@ -246,6 +305,21 @@ def test_bad_filling(small, f):
         KernelPolynomial(ham, Ensemble.canonical(f, 0.1))
 
 
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(distance="far"), r"distance='far' is not allowed"),
+        (dict(n_check=-1), r"n_check=-1 must be an integer >= 0"),
+        (dict(probe_tol=0.0), r"probe_tol=0.0 must be a finite number > 0"),
+        (dict(reference_spins=np.zeros((3, 3))), r"reference_spins must have shape \(64, 3\)"),
+    ],
+)
+def test_bad_probe_settings(small, kw, match):
+    lat, ham = small
+    with pytest.raises(ValueError, match=match):
+        KernelPolynomial(ham, Ensemble.canonical(0.3, 0.1), **kw)
+
+
 def test_bad_kernel(small):
     lat, ham = small
     with pytest.raises(ValueError, match="kernel"):
@@ -257,10 +331,10 @@ def test_warning_when_moments_too_few(small):
     s = random_spins(lat.N, 2)
     ens = Ensemble.canonical(0.3, 0.05)
     with pytest.warns(KPMAccuracyWarning, match=r"moments=60.*estimated field error bound"):
-        KernelPolynomial(ham, ens, moments=60, distance=4).solve(s)
+        KernelPolynomial(ham, ens, moments=60, distance=None).solve(s)
     with warnings.catch_warnings():
         warnings.simplefilter("error", KPMAccuracyWarning)
-        solver = KernelPolynomial(ham, ens, distance=4)
+        solver = KernelPolynomial(ham, ens, distance=None)
         solver.solve(s)
     assert solver.info["field_error_bound"] < solver.tol
 
@@ -268,7 +342,7 @@ def test_warning_when_moments_too_few(small):
 def test_batch_and_provider_interface(small):
     lat, ham = small
     ens = Ensemble.grand_canonical(-1.0, 0.1)
-    solver = KernelPolynomial(ham, ens, moments=300, distance=4)
+    solver = KernelPolynomial(ham, ens, moments=300, distance=4, n_check=0)
     batch = np.stack([random_spins(lat.N, k) for k in range(2)])
     r = solver.solve(batch)
     assert r.fields.shape == (2, lat.N, 3) and r.energy.shape == (2,)
@@ -280,7 +354,9 @@ def test_batch_and_provider_interface(small):
 def test_repeated_calls_are_identical(small):
     """Canonical solves (with the random-phase first pass) do not depend on call history."""
     lat, ham = small
-    solver = KernelPolynomial(ham, Ensemble.canonical(0.3, 0.1), distance=4, random_phases=True)
+    solver = KernelPolynomial(
+        ham, Ensemble.canonical(0.3, 0.1), distance=4, random_phases=True, n_check=0
+    )
     s = random_spins(lat.N, 5)
     first = solver(s)
     solver(random_spins(lat.N, 6))

@@ -30,6 +30,25 @@ For each colour c and spin s the probe ``v_{cs} = sum_{i in c} phi_i e_{2i+s}``
         = f(H)_{2i+s', 2i+s} + \\sum_{j \\in c, j \\ne i} \\phi_i^* \\phi_j f(H)_{2i+s', 2j+s},
 
 exact up to the Chebyshev truncation when ``f(H)_{ij}`` vanishes beyond ``distance``.
+
+Choice of the colour distance and error estimate
+------------------------------------------------
+The probing error of site i is the sum over its same-colour partners j (all at
+``|r_ij| >= d``) of ``phi_i^* phi_j rho_ij``; it is an absolute error ``~ J |rho(d)|`` on the
+field, while the dynamics and the metric use ``h_perp``, which can be small (rms 0.027 t for
+the 24x24 triangular model at f = 1/4, J = 2, kT = 0.05, where ``|rho_ij| ~ 3e-3`` at
+``r = 12`` in a random-spin state). Both are measured, not guessed:
+
+* ``distance="auto"`` (default) computes exact columns ``f(H) e_{2i+s}`` at 64 sites of a
+  fixed random-spin reference state (or of given ``reference_spins``) at the solver's kT
+  and ensemble, evaluates the relative RMSE of ``h_perp`` that every colouring of the
+  lattice would make on them (:meth:`KernelPolynomial.probing_error_by_colouring`), and
+  takes the fewest colours below ``probe_target`` (5e-3); if no colouring that fits the
+  torus does, every site gets its own colour (exact on-site blocks). The decay of
+  ``rho_ij`` with distance at the given kT thus sets d; it grows as kT falls.
+* every solve also computes the on-site blocks of ``n_check`` fixed sites exactly (unit
+  probes) and reports ``probing_error_rel = rms_check |dh_perp| / rms |h_perp|`` in
+  ``info``; above ``probe_tol`` (1e-2) a :class:`KPMAccuracyWarning` names the estimate.
 The moments ``T_n(X) V`` come from the recursion ``W_{n+1} = 2 X W_n - W_{n-1}`` with
 scipy CSR x dense-block products, ``O(M N_colours N)`` work: linear in N at fixed
 ``distance``. The blocks are made Hermitian, and the field is
@@ -129,6 +148,51 @@ def max_colour_distance(lattice: Lattice) -> float:
     return _shortest_vector(u, v)
 
 
+def _superlattices(lattice: Lattice) -> list[tuple[int, float, int, int, int]]:
+    """Pareto front of colouring superlattices: fewest colours for each shortest vector.
+
+    Enumerates all superlattices in Hermite normal form compatible with the periodic
+    directions (``n1 | Lx``, ``n2 | Ly``, ``(Ly / n2) m = 0 mod n1``) and returns
+    ``(n_colours, shortest, n1, m, n2)`` sorted by ``n_colours``, keeping only entries
+    whose shortest vector is strictly longer than that of every smaller colouring (ties in
+    the number of colours: the longest shortest vector). Cached on the lattice.
+    """
+    cache = lattice._cache
+    if "kpm_superlattices" in cache:
+        return cache["kpm_superlattices"]
+    Lx, Ly = lattice.Lx, lattice.Ly
+    px, py = lattice.periodic
+    a1, a2 = lattice.primitive
+    d_max = max_colour_distance(lattice)
+    far = 10 * (Lx + Ly)
+    found: dict[int, tuple[float, int, int, int]] = {}
+    for n1 in _divisors(Lx) if px else range(1, Lx + 1):
+        for n2 in _divisors(Ly) if py else range(1, Ly + 1):
+            for m in range(n1):
+                if py and ((Ly // n2) * m) % n1:
+                    continue
+                u = (n1 if (px or n1 < Lx) else far) * a1
+                v = m * a1 + (n2 if (py or n2 < Ly) else far) * a2
+                s = min(_shortest_vector(u, v), d_max)
+                k = n1 * n2
+                if k not in found or s > found[k][0] + 1e-12:
+                    found[k] = (s, n1, m, n2)
+    front: list[tuple[int, float, int, int, int]] = []
+    for k in sorted(found):
+        s, n1, m, n2 = found[k]
+        if not front or s > front[-1][1] + 1e-9:
+            front.append((k, s, n1, m, n2))
+    cache["kpm_superlattices"] = front
+    return front
+
+
+def _colouring_from(lattice: Lattice, n1: int, m: int, n2: int, short: float) -> Colouring:
+    x, y = lattice.x, lattice.y
+    j = y // n2
+    colours = ((x - j * m) % n1) + n1 * (y % n2)
+    return Colouring(int(n1), int(m), int(n2), float(short), colours.astype(np.int64))
+
+
 def make_colouring(lattice: Lattice, distance: float | None) -> Colouring:
     """Fewest colours such that same-colour sites are at least ``distance`` apart.
 
@@ -143,40 +207,23 @@ def make_colouring(lattice: Lattice, distance: float | None) -> Colouring:
         If ``distance`` is not in ``[1, max_colour_distance(lattice)]``.
     """
     Lx, Ly = lattice.Lx, lattice.Ly
-    px, py = lattice.periodic
-    a1, a2 = lattice.primitive
     d_max = max_colour_distance(lattice)
     if distance is None:
-        n1, m, n2, short = Lx, 0, Ly, d_max
-    else:
-        if not (np.isfinite(distance) and 1.0 <= distance <= d_max + 1e-9):
-            raise ValueError(
-                f"colour distance distance={distance!r} does not fit this {Lx}x{Ly} "
-                f"{lattice.kind} lattice; it must lie in [1, {d_max:.4g}] (or be None for "
-                "one colour per site)."
-            )
-        best = None
-        for n1 in _divisors(Lx) if px else range(1, Lx + 1):
-            for n2 in _divisors(Ly) if py else range(1, Ly + 1):
-                if best is not None and n1 * n2 > best[0]:
-                    continue
-                for m in range(n1):
-                    if py and ((Ly // n2) * m) % n1:
-                        continue
-                    u = (n1 if (px or n1 < Lx) else 10 * (Lx + Ly)) * a1
-                    v = m * a1 + (n2 if (py or n2 < Ly) else 10 * (Lx + Ly)) * a2
-                    s = min(_shortest_vector(u, v), d_max)
-                    if s + 1e-9 < distance:
-                        continue
-                    key = (n1 * n2, -s)
-                    if best is None or key < best[:2]:
-                        best = (n1 * n2, -s, n1, m, n2)
-        _, neg, n1, m, n2 = best
-        short = -neg
-    x, y = lattice.x, lattice.y
-    j = y // n2
-    colours = ((x - j * m) % n1) + n1 * (y % n2)
-    return Colouring(int(n1), int(m), int(n2), float(short), colours.astype(np.int64))
+        return _colouring_from(lattice, Lx, 0, Ly, d_max)
+    if (
+        isinstance(distance, (bool, str))
+        or not isinstance(distance, (int, float, np.integer, np.floating))
+        or not (np.isfinite(distance) and 1.0 <= distance <= d_max + 1e-9)
+    ):
+        raise ValueError(
+            f"colour distance distance={distance!r} does not fit this {Lx}x{Ly} "
+            f"{lattice.kind} lattice; it must lie in [1, {d_max:.4g}] (or be None for "
+            "one colour per site, or 'auto')."
+        )
+    for _, s, n1, m, n2 in _superlattices(lattice):
+        if s + 1e-9 >= distance:
+            return _colouring_from(lattice, n1, m, n2, s)
+    raise AssertionError("unreachable: the full lattice is always a colouring")
 
 
 # ---------------------------------------------------------------------------- Chebyshev
@@ -271,17 +318,24 @@ class KernelPolynomial:
         Number of Chebyshev moments M (polynomial degree M - 1), ``>= 1``. ``None``:
         ``M = ln(1e5) a / (pi kT)`` (truncation error ~1e-5, see
         :func:`suggested_moments`), or 1000 at ``kT = 0``.
-    distance : float or None
+    distance : float, None or "auto"
         Colour distance d (nearest-neighbour units): same-colour sites are at least d
         apart. ``None``: one colour per site (exact on-site blocks, ``O(N^2 M)`` cost).
+        ``"auto"`` (default): the fewest colours whose probing error, measured on a
+        reference state (uniformly random spins, fixed seed) at this kT and ensemble, is
+        below ``probe_target`` (see :meth:`probing_error_by_colouring`); one colour per
+        site when no colouring that fits the lattice reaches it (the density matrix has
+        not decayed within the torus). The choice depends only on the lattice, the
+        Hamiltonian, the ensemble and M, never on the spins later solved.
     kernel : {"dirichlet", "jackson", "lorentz"}
         Damping of the moments. Default: ``dirichlet`` for ``kT > 0``, ``jackson`` for
         ``kT = 0`` (a step needs a kernel against Gibbs oscillations).
     random_phases : bool
         Multiply every probe entry by a random phase (unbiased probing errors).
     seed : int or None
-        Seed of the random phases (drawn once; the same phases are used on every call,
-        also in the cheap first pass that estimates mu in the canonical ensemble).
+        Seed of the random phases and of the check sites (drawn once; the same phases are
+        used on every call, also in the cheap first pass that estimates mu in the
+        canonical ensemble).
     tol : float
         Warn (:class:`KPMAccuracyWarning`) when the estimated bound on the field error
         from the Chebyshev truncation, ``2 |J| eps`` with
@@ -289,6 +343,22 @@ class KernelPolynomial:
         ``f - f_M`` on the spectrum), exceeds ``tol`` (units of t).
     block_bytes : int
         Memory target of the three probe blocks held during the recursion.
+    n_check : int
+        Number of check sites (fixed, drawn from ``seed``) whose on-site blocks are also
+        computed exactly from unit probe vectors ``e_{2i+s}`` in every solve (cost
+        ``2 n_check`` extra columns). The probing error on them estimates
+        ``probing_error_rel = rms_check |dh_perp| / rms_all |h_perp|`` (in ``info``),
+        the relative RMSE of the perpendicular fields the issue's metric uses. 0 switches
+        the check off; it is skipped with exact probing.
+    probe_tol : float
+        Warn (:class:`KPMAccuracyWarning`) when ``probing_error_rel`` exceeds it.
+    probe_target : float
+        Relative perpendicular-field probing error that ``distance="auto"`` aims for on
+        the reference state (half the 1% goal, margin for other states).
+    reference_spins : (N, 3) or (F, N, 3) array or None
+        Reference state(s) of ``distance="auto"`` instead of random spins, e.g. states
+        near the ordered state a sampling run will visit; the colouring must meet
+        ``probe_target`` on every one of them.
     """
 
     name = "kpm"
@@ -298,12 +368,16 @@ class KernelPolynomial:
         hamiltonian: SdHamiltonian,
         ensemble: Ensemble,
         moments: int | None = None,
-        distance: float | None = DEFAULT_DISTANCE,
+        distance: float | str | None = "auto",
         kernel: str | None = None,
         random_phases: bool = False,
         seed: int | None = 0,
         tol: float = 1e-3,
         block_bytes: int = 2**24,
+        n_check: int = 16,
+        probe_tol: float = 1e-2,
+        probe_target: float = 5e-3,
+        reference_spins: NDArray | None = None,
     ) -> None:
         auto = moments is None and ensemble.kT > 0.0
         if moments is None and not auto:
@@ -319,21 +393,35 @@ class KernelPolynomial:
             kernel = "jackson" if ensemble.kT == 0.0 else "dirichlet"
         if kernel not in KERNELS:
             raise ValueError(f"kernel={kernel!r} is not allowed; use one of {KERNELS}.")
+        if isinstance(n_check, bool) or not isinstance(n_check, (int, np.integer)) or n_check < 0:
+            raise ValueError(f"n_check={n_check!r} must be an integer >= 0.")
+        for key, val in (("probe_tol", probe_tol), ("probe_target", probe_target)):
+            if not (np.isfinite(val) and val > 0):
+                raise ValueError(f"{key}={val!r} must be a finite number > 0.")
         self.hamiltonian = hamiltonian
         self.ensemble = ensemble
         lattice = hamiltonian.lattice
         if ensemble.kind == "canonical":
             self.n_electrons = ensemble.n_electrons(lattice.N)
         self.kernel = kernel
-        self.distance = distance
-        self.colouring = make_colouring(lattice, distance)
+        auto_distance = isinstance(distance, str)
+        if auto_distance and distance != "auto":
+            raise ValueError(
+                f"colour distance distance={distance!r} is not allowed; use a number, None "
+                "(one colour per site) or 'auto'."
+            )
+        if not auto_distance:
+            make_colouring(lattice, distance)  # validate before the expensive setup
         self.random_phases = bool(random_phases)
         self.tol = float(tol)
         self.block_bytes = int(block_bytes)
+        self.probe_tol = float(probe_tol)
+        self.probe_target = float(probe_target)
         # One fixed set of phases (from ``seed``): results do not depend on call history,
         # so trajectories driven by this provider are reproducible and resumable.
         rng = np.random.default_rng(seed)
         self._phase = np.exp(2j * np.pi * rng.random(lattice.N))
+        self.check_sites = np.sort(rng.choice(lattice.N, min(int(n_check), lattice.N), False))
         self.e_min, self.e_max = self._weyl_bounds()
         half = 0.5 * (self.e_max - self.e_min)
         self.a = half * 1.01 + 1e-9
@@ -351,6 +439,22 @@ class KernelPolynomial:
             shape=(hamiltonian.dim, hamiltonian.dim),
         )
         self.info: dict = {}
+        self.distance_auto = auto_distance
+        self.auto_table: list[tuple[int, float, float]] = []
+        if reference_spins is not None:
+            reference_spins = np.asarray(reference_spins, dtype=float)
+            if reference_spins.shape[-2:] != (lattice.N, 3) or reference_spins.ndim > 3:
+                raise ValueError(
+                    f"reference_spins must have shape ({lattice.N}, 3) or (F, {lattice.N}, 3), "
+                    f"got {reference_spins.shape}."
+                )
+        if auto_distance:
+            self.colouring = self._auto_colouring(reference_spins)
+            exact = self.colouring.n_colours == lattice.N
+            self.distance = None if exact else float(self.colouring.shortest)
+        else:
+            self.distance = distance
+            self.colouring = make_colouring(lattice, distance)
 
     # ------------------------------------------------------------------ setup helpers
     def _weyl_bounds(self) -> tuple[float, float]:
@@ -395,24 +499,30 @@ class KernelPolynomial:
 
     # ------------------------------------------------------------------ moments
     def _pass(
-        self, X2: sp.csr_matrix, colouring: Colouring, coeff: NDArray | None, phases: bool
+        self,
+        X2: sp.csr_matrix,
+        colours: NDArray[np.int64],
+        n_col: int,
+        coeff: NDArray | None,
+        phases: bool,
     ) -> tuple[NDArray, NDArray | None]:
         """Run the Chebyshev recursion on all probe blocks of a colouring.
 
         Parameters
         ----------
+        colours : (N,) colour of every site, ``-1`` for sites in no probe.
+        n_col : number of colours (probes per spin direction).
         coeff : (M, K) damped coefficients ``g_n c_n(mu_k)`` or None (traces only).
 
         Returns
         -------
         tau : (M,) global moments ``sum_i tr T_n(X)_ii`` (probed).
-        acc : (K, N, 2, 2) on-site blocks ``sum_n coeff[n, k] T_n(X)_ii`` or None.
+        acc : (K, N, 2, 2) on-site blocks ``sum_n coeff[n, k] T_n(X)_ii`` or None (zero
+            on sites in no probe).
         """
         n_sites = self.hamiltonian.lattice.N
         dim = 2 * n_sites
         M = self.moments
-        colours = colouring.colours
-        n_col = colouring.n_colours
         per_col = 2 * dim * 16 * 3
         cols_per_block = int(np.clip(self.block_bytes // per_col, 4, 64))
         cc = max(1, min(n_col, cols_per_block // 2))
@@ -464,40 +574,161 @@ class KernelPolynomial:
                     nb = 0
         return tau, acc
 
+    def _columns(self, X2: sp.csr_matrix, sites: NDArray, coeff: NDArray) -> NDArray:
+        """Exact columns ``F[:, 2k+s] = f(H) e_{2 sites[k] + s}`` for one mu (coeff (M,)).
+
+        ``F[2j+a, 2k+s] = rho_{j i}[a, s]`` with ``i = sites[k]`` (full vectors, used to
+        measure probing errors); cost ``2 len(sites)`` probe columns.
+        """
+        dim = self.hamiltonian.dim
+        V = np.zeros((dim, 2 * sites.size), complex)
+        V[2 * sites, 2 * np.arange(sites.size)] = 1.0
+        V[2 * sites + 1, 2 * np.arange(sites.size) + 1] = 1.0
+        out = coeff[0] * V
+        w_prev, w_cur = V, 0.5 * (X2 @ V)
+        for n in range(1, self.moments):
+            if n > 1:
+                w_next = X2 @ w_cur
+                w_next -= w_prev
+                w_prev, w_cur = w_cur, w_next
+            out += coeff[n] * w_cur
+        return out
+
+    def _first_mu(self, X2: sp.csr_matrix, shortest: float) -> float:
+        """Cheap estimate of mu* (random-phase probes at a third of the colour distance)."""
+        lat = self.hamiltonian.lattice
+        col0 = make_colouring(lat, max(1.0, min(shortest, max_colour_distance(lat)) / 3))
+        tau0, _ = self._pass(X2, col0.colours, col0.n_colours, None, True)
+        return self._solve_mu(tau0, self.n_electrons)
+
+    # ------------------------------------------------------------------ probing error
+    def probing_error_by_colouring(
+        self, spins: NDArray, n_sites: int = 64, seed: int = 20131
+    ) -> list[tuple[Colouring, float, float]]:
+        """Relative perpendicular-field probing error of every colouring, on given spins.
+
+        Exact columns ``f(H) e_{2i+s}`` at ``n_sites`` random sites i (mu from a cheap
+        probe pass in the canonical ensemble) give ``rho_ji`` for all j, hence the probing
+        error of the on-site block of i for any colouring c:
+
+        .. math::
+
+            \\delta\\rho_{ii} = \\sum_{j \\in c(i), j \\ne i} \\phi_i^* \\phi_j \\rho_{ij},
+            \\qquad \\delta h_i = J \\, \\mathrm{Tr}[\\sigma \\, \\delta\\rho_{ii}],
+
+        and ``err = rms_i |dh_i,perp| / rms_i |h_i,perp|`` (both over the sampled sites).
+
+        Returns
+        -------
+        list of (colouring, err, abs_err) for the Pareto front of colourings that fit the
+        lattice (fewest colours for each shortest distance), excluding one colour per site.
+        """
+        lat = self.hamiltonian.lattice
+        spins = np.asarray(spins, dtype=float)
+        X2 = self._scaled(spins)
+        if self.ensemble.kind == "canonical":
+            mu = self._first_mu(X2, 12.0)
+        else:
+            mu = float(self.ensemble.mu)
+        rng = np.random.default_rng(seed)
+        sites = np.sort(rng.choice(lat.N, min(n_sites, lat.N), replace=False))
+        coeff = self._coeffs(fermi_values, np.array([mu]))[:, 0] * self.g
+        F = self._columns(X2, sites, coeff).reshape(lat.N, 2, sites.size, 2)
+        # rho_ij[s', s] = conj(rho_ji[s, s']) = conj(F[j, s, k, s'])
+        rho_ij = np.conj(np.transpose(F, (2, 0, 3, 1)))  # (k, j, s', s)
+        k = np.arange(sites.size)
+        exact = rho_ij[k, sites]
+        s_i = spins[sites]
+        h = fields_from_rho(exact, self.hamiltonian.J)
+        h_perp = h - np.sum(h * s_i, axis=-1, keepdims=True) * s_i
+        denom = np.sqrt(np.mean(np.sum(h_perp**2, axis=-1)))
+        phase = self._phase if self.random_phases else np.ones(lat.N, complex)
+        weight = phase[sites].conj()[:, None] * phase[None, :]  # (k, j)
+        out = []
+        for n_col, short, n1, m, n2 in _superlattices(lat):
+            if n_col == lat.N:
+                continue
+            col = _colouring_from(lat, n1, m, n2, short)
+            partner = col.colours[None, :] == col.colours[sites][:, None]
+            partner[k, sites] = False
+            d_rho = np.einsum("kj,kjab->kab", weight * partner, rho_ij)
+            d_rho = 0.5 * (d_rho + np.conj(np.swapaxes(d_rho, -1, -2)))
+            dh = fields_from_rho(d_rho, self.hamiltonian.J)
+            dh_perp = dh - np.sum(dh * s_i, axis=-1, keepdims=True) * s_i
+            num = np.sqrt(np.mean(np.sum(dh_perp**2, axis=-1)))
+            out.append((col, float(num / denom) if denom > 0 else np.inf, float(num)))
+        return out
+
+    def _auto_colouring(self, reference: NDArray | None) -> Colouring:
+        """Fewest colours meeting ``probe_target`` on the reference state(s).
+
+        Default reference: uniformly random spins with a fixed seed
+        (:func:`random_reference_spins`); ``self.auto_table`` keeps
+        ``(n_colours, shortest, worst relative error)`` of every candidate.
+        """
+        lat = self.hamiltonian.lattice
+        refs = random_reference_spins(lat.N)[None] if reference is None else reference
+        refs = refs.reshape(-1, lat.N, 3)
+        tables = [self.probing_error_by_colouring(s) for s in refs]
+        worst = np.max([[err for _, err, _ in t] for t in tables], axis=0)
+        self.auto_table = [
+            (c.n_colours, c.shortest, float(e)) for (c, _, _), e in zip(tables[0], worst)
+        ]
+        for (col, _, _), err in zip(tables[0], worst):
+            if err <= self.probe_target:
+                return col
+        return make_colouring(lat, None)
+
     # ------------------------------------------------------------------ public API
     def _solve_one(self, spins: NDArray) -> tuple[float, NDArray, float, dict]:
         ens = self.ensemble
         kT = ens.kT
         X2 = self._scaled(spins)
         info: dict = {"passes": 1}
+        col = self.colouring
+        check = self.check_sites if col.n_colours < self.hamiltonian.lattice.N else None
+        if check is not None and check.size:
+            chk_col = np.full(self.hamiltonian.lattice.N, -1, dtype=np.int64)
+            chk_col[check] = np.arange(check.size)
+        else:
+            check = None
+
+        def run(coeff: NDArray) -> tuple[NDArray, NDArray, NDArray | None]:
+            tau, acc = self._pass(X2, col.colours, col.n_colours, coeff, self.random_phases)
+            acc_chk = None
+            if check is not None:
+                acc_chk = self._pass(X2, chk_col, check.size, coeff, False)[1][:, check]
+            return tau, acc, acc_chk
+
         if ens.kind == "grand_canonical":
             mu = float(ens.mu)
             coeff = self._coeffs(fermi_values, np.array([mu])) * self.g[:, None]
-            tau, acc = self._pass(X2, self.colouring, coeff, self.random_phases)
+            tau, acc, acc_chk = run(coeff)
             rho = acc[0]
+            rho_chk = None if acc_chk is None else acc_chk[0]
         else:
             n_e = self.n_electrons
             kT_eff = max(kT, self.a / self.moments)
             # Pass 0: cheap estimate of mu (fewer colours, random phases).
-            col0 = make_colouring(self.hamiltonian.lattice, max(1.0, self.colouring.shortest / 3))
-            tau0, _ = self._pass(X2, col0, None, True)
-            mu0 = self._solve_mu(tau0, n_e)
+            mu0 = self._first_mu(X2, col.shortest)
             half = max(4 * kT_eff, 0.05)
             ratio = np.pi * kT_eff / half
             rho_ellipse = ratio + np.sqrt(ratio**2 + 1)
             k_nodes = int(np.clip(np.ceil(np.log(1e10) / np.log(rho_ellipse)), 4, 64))
             nodes, wts = _cheb_nodes(mu0, half, k_nodes)
             coeff = self._coeffs(fermi_values, nodes) * self.g[:, None]
-            tau, acc = self._pass(X2, self.colouring, coeff, self.random_phases)
+            tau, acc, acc_chk = run(coeff)
             mu = self._solve_mu(tau, n_e)
             lag = _barycentric(nodes, wts, mu)
             rho = np.tensordot(lag, acc, axes=1)
+            rho_chk = None if acc_chk is None else np.tensordot(lag, acc_chk, axes=1)
             n_interp = float(np.einsum("ijj->", rho).real)
             info.update(mu0=mu0, k_nodes=k_nodes, window=half)
             if abs(mu - mu0) > half or abs(n_interp - n_e) > 1e-6 * n_e:
                 coeff = self._coeffs(fermi_values, np.array([mu])) * self.g[:, None]
-                tau, acc = self._pass(X2, self.colouring, coeff, self.random_phases)
+                tau, acc, acc_chk = run(coeff)
                 rho = acc[0]
+                rho_chk = None if acc_chk is None else acc_chk[0]
                 info["passes"] = 2
         rho = 0.5 * (rho + rho.conj().transpose(0, 2, 1))
         w = self._coeffs(omega_values, np.array([mu]))[:, 0] * self.g
@@ -517,6 +748,31 @@ class KernelPolynomial:
                 KPMAccuracyWarning,
                 stacklevel=3,
             )
+        info.update(probing_error_abs=0.0, probing_error_rel=0.0)
+        if rho_chk is not None:
+            rho_chk = 0.5 * (rho_chk + rho_chk.conj().transpose(0, 2, 1))
+            J = self.hamiltonian.J
+            s_c = spins[check]
+            dh = fields_from_rho(rho[check] - rho_chk, J)
+            dh_perp = dh - np.sum(dh * s_c, axis=-1, keepdims=True) * s_c
+            h = fields_from_rho(rho, J)
+            h_perp = h - np.sum(h * spins, axis=-1, keepdims=True) * spins
+            num = float(np.sqrt(np.mean(np.sum(dh_perp**2, axis=-1))))
+            den = float(np.sqrt(np.mean(np.sum(h_perp**2, axis=-1))))
+            rel = num / den if den > 0 else (0.0 if num == 0 else np.inf)
+            info.update(probing_error_abs=num, probing_error_rel=rel)
+            if rel > self.probe_tol:
+                d_max = max_colour_distance(self.hamiltonian.lattice)
+                warnings.warn(
+                    f"KPM probing with colour distance {col.shortest:.3g} "
+                    f"({col.n_colours} colours) is not converged for kT={kT}: estimated "
+                    f"relative RMSE of the perpendicular fields {rel:.2e} (absolute "
+                    f"{num:.2e} t, from {check.size} exactly computed check sites) exceeds "
+                    f"probe_tol={self.probe_tol:g}. Increase distance (at most {d_max:.4g} "
+                    "on this lattice), or use distance=None or 'auto'.",
+                    KPMAccuracyWarning,
+                    stacklevel=3,
+                )
         return energy, rho, mu, info
 
     def _solve_mu(self, tau: NDArray, n_e: int) -> float:
@@ -553,16 +809,25 @@ class KernelPolynomial:
         return float(e[0]) if np.asarray(spins).ndim == 2 else e
 
     def settings(self) -> dict:
-        """Solver settings for data-contract attrs."""
+        """Solver settings for data-contract attrs (numbers and strings only)."""
         return {
             "solver": self.name,
             "kpm_moments": self.moments,
             "kpm_distance": -1.0 if self.distance is None else float(self.distance),
+            "kpm_distance_rule": "auto" if self.distance_auto else "fixed",
+            "kpm_probe_target": self.probe_target,
             "kpm_n_colours": self.colouring.n_colours,
             "kpm_kernel": self.kernel,
             "kpm_random_phases": int(self.random_phases),
             "kpm_spectral_bounds": [self.e_min, self.e_max],
+            "kpm_n_check": int(self.check_sites.size),
         }
+
+
+def random_reference_spins(n_sites: int, seed: int = 20131235) -> NDArray[np.float64]:
+    """The fixed reference state of ``distance="auto"``: uniformly random unit spins."""
+    v = np.random.default_rng(seed).normal(size=(n_sites, 3))
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
 def suggested_moments(a: float, kT: float, eps: float = 1e-6) -> int:
