@@ -295,6 +295,7 @@ def _check_system(name: str, cfg: Mapping[str, Any]) -> Iterator[str]:
                     f"{n_e} electrons on N = {n_sites} sites ({key}.{where} = {size}): "
                     f"need 0 < N_e < {2 * n_sites}."
                 )
+                break
     if simulate["n_steps"] % simulate["save_every"]:
         yield (
             f"{key}.simulate.n_steps = {simulate['n_steps']} must be a multiple of "

@@ -250,6 +250,8 @@ def sample(system: Mapping[str, Any], tag: str, chunk: int, out: str | Path) -> 
     Equilibrium: a Langevin-LLG trajectory from random spins (seed ``sample.seed +
     chunk``) at bath temperature ``kT_bath[chunk % len(kT_bath)]`` on the L x L training
     lattice, every ``every``-th frame stored (``mllg.sampling.sample_llg``; resumable).
+    The sampling dynamics and the stored fields are purely electronic (``model.K`` enters
+    only the simulate and validate dynamics, added to the model's field).
     Driven: ``configs`` perturbed domain walls with their NEGF fields at the bias of
     ``tag`` (``mllg.negf_sampling.sample_negf``).
 
@@ -298,7 +300,6 @@ def sample(system: Mapping[str, Any], tag: str, chunk: int, out: str | Path) -> 
         n_steps=int(s["n_steps"]),
         every=int(s["every"]),
         seed=seed,
-        classical=_classical(system["model"]),
         attrs=attrs,
         config={"model": system["model"], "sample": s, "chunk": chunk},
     )
@@ -528,7 +529,6 @@ def validate(
             n_steps=every * (int(v["frames"]) - 1) + every * 4,
             every=every,
             seed=int(v["seed"]),
-            classical=_classical(system["model"]),
         )
         ref = open_store(tmp).load().isel(frame=slice(-int(v["frames"]), None))
         shutil.rmtree(tmp, ignore_errors=True)
@@ -536,8 +536,6 @@ def validate(
     fields = ref["fields"].transpose("frame", "site", "vec").values
     energy = ref["energy"].values if "energy" in ref.data_vars else None
     cl = _classical(system["model"])
-    if cl is not None and system["kind"] != "driven":
-        fields = fields - np.stack([cl.fields(x) for x in spins])  # sample_llg: electronic only
     metrics: dict[str, Any] = {"data_tag": tag, "n_models": len(models)}
     metrics.update(evaluate(models[0], spins, fields, energy, out_dir=out_dir))
     if len(models) > 1:

@@ -1,0 +1,249 @@
+"""Config validation (mllg.config.validate_config): schema, defaults, scales, cross-key checks.
+
+Pure Python, no Snakemake: the shipped system files are merged as the Snakefile does
+(``load_system_files`` + the user's config over them) and single values are broken. The
+same messages reach users through the workflow (``tests/test_workflow.py`` runs a few
+of these cases through snakemake).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mllg.config import (
+    ConfigError,
+    deep_merge,
+    load_system_files,
+    selected_systems,
+    validate_config,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+SYSTEMS = (
+    "triangular_tetrahedral",
+    "triangular_120",
+    "square_double_exchange",
+    "driven_domain_wall",
+)
+
+
+def shipped(**top) -> dict:
+    """The default config as the Snakefile builds it (system files + config/config.yaml)."""
+    user = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    return deep_merge(load_system_files(REPO / "config"), {**user, **top})
+
+
+def tweak(dotted: str, value, cfg: dict | None = None) -> dict:
+    """Set ``a.b.c`` in a copy of the default config (``value=KeyError``: delete it)."""
+    cfg = copy.deepcopy(cfg if cfg is not None else shipped())
+    *path, last = dotted.split(".")
+    node = cfg
+    for part in path:
+        node = node[part]
+    if value is KeyError:
+        del node[last]
+    else:
+        node[last] = value
+    return cfg
+
+
+TET = "systems.triangular_tetrahedral"
+DW = "systems.driven_domain_wall"
+SQ = "systems.square_double_exchange"
+
+# (id, broken config, words the single message must contain)
+BAD = [
+    ("L-wrong-type", tweak(f"{TET}.sample.L", "eight"), [f"{TET}.sample.L", "'eight'", "integer"]),
+    ("L-negative", tweak(f"{TET}.simulate.L", -24), [f"{TET}.simulate.L", "-24", ">= 2"]),
+    ("L-float", tweak(f"{TET}.sample.L", 8.5), [f"{TET}.sample.L", "8.5", "integer"]),
+    (
+        "unknown-lattice",
+        tweak(f"{TET}.model.lattice", "kagome"),
+        [f"{TET}.model.lattice", "'kagome'", "square, triangular, strip"],
+    ),
+    (
+        "unknown-system",
+        shipped(system="kagome_spin_ice"),
+        ["system = 'kagome_spin_ice'", "not a known system", "triangular_120"],
+    ),
+    (
+        "filling-above-1",
+        tweak(f"{TET}.model.filling", 1.5),
+        [f"{TET}.model.filling", "1.5", "< 1"],
+    ),
+    ("filling-zero", tweak(f"{TET}.model.filling", 0), [f"{TET}.model.filling", "> 0"]),
+    (
+        "filling-and-mu",
+        tweak(f"{TET}.model.mu", 0.5),
+        [f"{TET}.model", "exactly one of filling", "both"],
+    ),
+    (
+        "missing-model-for-simulate",
+        tweak(f"{TET}.train.enabled", False),
+        [f"{TET}.simulate.model is missing", "train.enabled = false"],
+    ),
+    (
+        "model-folder-not-found",
+        tweak(f"{TET}.simulate.model", "/nonexistent/model"),
+        [f"{TET}.simulate.model", "/nonexistent/model", "not an exported model folder"],
+    ),
+    ("dt-zero", tweak(f"{TET}.simulate.dt", 0.0), [f"{TET}.simulate.dt", "> 0"]),
+    (
+        "dt-yaml-string",
+        tweak(f"{TET}.simulate.dt", "1e-3"),
+        [f"{TET}.simulate.dt", "number", "1.0e-3"],
+    ),
+    ("alpha-negative", tweak(f"{DW}.simulate.alpha", -0.1), [f"{DW}.simulate.alpha", "> 0"]),
+    ("seeds-not-a-list", tweak(f"{TET}.simulate.seeds", 3), [f"{TET}.simulate.seeds", "a list"]),
+    ("seed-negative", tweak(f"{TET}.simulate.seeds", [0, -1]), ["simulate.seeds[1]", ">= 0"]),
+    (
+        "unknown-key-typo",
+        tweak(f"{TET}.simulate.n_step", 100),
+        ["'n_step'", f"in {TET}.simulate", "did you mean 'n_steps'"],
+    ),
+    ("unknown-top-level", tweak("sytem", "all"), ["'sytem'", "top level", "did you mean 'system'"]),
+    ("unknown-scale", tweak("scale", "huge"), ["scale = 'huge'", "demo, paper"]),
+    (
+        "missing-required",
+        tweak(f"{TET}.model.J", KeyError),
+        [f"missing required key {TET}.model.J"],
+    ),
+    (
+        "steps-not-multiple",
+        tweak(f"{TET}.simulate.n_steps", 510),
+        [f"{TET}.simulate.n_steps = 510", "multiple of", "save_every = 25"],
+    ),
+    (
+        "order-needs-other-lattice",
+        tweak(f"{SQ}.analyze.order", "tetrahedral"),
+        [f"{SQ}.analyze.order = 'tetrahedral'", "triangular lattice"],
+    ),
+    (
+        "L-off-the-ordering-grid",
+        tweak(f"{TET}.simulate.L", 25),
+        [f"{TET}.simulate.L = 25", "multiple of 2"],
+    ),
+    (
+        "driven-needs-generalized",
+        tweak(f"{DW}.train.potential", "conservative"),
+        [f"{DW}.train.potential", "'generalized'"],
+    ),
+    (
+        "solver-does-not-fit-kind",
+        tweak(f"{DW}.sample.solver", "ed"),
+        [f"{DW}.sample.solver = 'ed'", "negf"],
+    ),
+    (
+        "no-electrons",
+        tweak(f"{TET}.model.filling", 0.001),
+        [f"{TET}.model.filling = 0.001", "0 electrons"],
+    ),
+    (
+        "bad-paper-override",
+        tweak(f"{TET}.paper.simulate.L", -3),
+        ["with scale = paper", f"{TET}.simulate.L", ">= 2"],
+    ),
+    (
+        "section-not-a-mapping",
+        tweak(f"{TET}.train", [1, 2]),
+        [f"{TET}.train", "a mapping"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("cfg", "words"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_config_gives_one_sentence_naming_the_key(cfg, words):
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg, SCHEMA)
+    msg = str(err.value)
+    assert msg.startswith("Invalid config"), msg
+    for word in words:
+        assert word in msg, f"{word!r} not in the message: {msg}"
+    assert len(err.value.problems) == 1, msg
+
+
+def test_at_least_ten_kinds_of_bad_config():
+    assert len({b[0] for b in BAD}) >= 10
+
+
+@pytest.mark.parametrize("scale", ["demo", "paper"])
+def test_shipped_configs_are_valid_at_both_scales(scale):
+    for path in sorted((REPO / "config").glob("*.yaml")):
+        cfg = deep_merge(shipped(), yaml.safe_load(path.read_text()))
+        cfg["scale"] = scale
+        validate_config(cfg, SCHEMA)
+        assert cfg["scale"] == scale
+
+
+def test_default_config_selects_all_four_systems_at_demo_scale():
+    cfg = validate_config(shipped(), SCHEMA)
+    assert cfg["scale"] == "demo"
+    assert selected_systems(cfg) == sorted(SYSTEMS)
+    for name in SYSTEMS:
+        assert "paper" not in cfg["systems"][name]  # the scale is applied and dropped
+    one = validate_config(shipped(system="driven_domain_wall"), SCHEMA)
+    assert selected_systems(one) == ["driven_domain_wall"]
+
+
+def test_paper_scale_merges_overrides_and_keeps_the_rest():
+    demo = validate_config(shipped(), SCHEMA)["systems"]["triangular_tetrahedral"]
+    paper = validate_config(shipped(scale="paper"), SCHEMA)["systems"]["triangular_tetrahedral"]
+    raw = yaml.safe_load((REPO / "config" / "triangular_tetrahedral.yaml").read_text())
+    over = raw["systems"]["triangular_tetrahedral"]["paper"]
+    assert paper["simulate"]["L"] == over["simulate"]["L"] != demo["simulate"]["L"]
+    assert paper["sample"]["solver"] == "kpm" and demo["sample"]["solver"] == "ed"
+    assert paper["model"] == demo["model"]  # not overridden: the same physics
+    assert paper["simulate"]["alpha"] == demo["simulate"]["alpha"]
+
+
+def test_defaults_are_filled_in_and_keys_put_in_schema_order():
+    cfg = shipped()
+    sec = cfg["systems"]["triangular_tetrahedral"]
+    sec["model"] = dict(reversed(sec["model"].items()))
+    sec.pop("featurize", None)
+    validate_config(cfg, SCHEMA)
+    schema = yaml.safe_load(SCHEMA.read_text())
+    model = cfg["systems"]["triangular_tetrahedral"]["model"]
+    assert list(model) == list(schema["$defs"]["model"]["properties"])
+    assert model["t2"] == 0.0 and model["mu"] is None
+    assert cfg["systems"]["triangular_tetrahedral"]["featurize"] == {"enabled": True}
+    # defaults are copies: filling one section does not alias another
+    a = cfg["systems"]["triangular_tetrahedral"]["train"]["descriptor"]
+    b = cfg["systems"]["triangular_120"]["train"]["descriptor"]
+    assert a == b and a is not b
+
+
+def test_every_problem_is_listed():
+    cfg = tweak(f"{TET}.sample.L", -1)
+    cfg = tweak(f"{TET}.simulate.dt", 0, cfg)
+    cfg = tweak(f"{DW}.model.lattice", "hex", cfg)
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg, SCHEMA)
+    assert len(err.value.problems) == 3, str(err.value)
+    for key in (f"{TET}.sample.L", f"{TET}.simulate.dt", f"{DW}.model.lattice"):
+        assert key in str(err.value)
+
+
+def test_existing_model_folder_is_accepted(tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    cfg = tweak(f"{TET}.train.enabled", False)
+    cfg = tweak(f"{TET}.simulate.model", str(tmp_path / "model"), cfg)
+    validate_config(cfg, SCHEMA)
+
+
+def test_config_readme_documents_every_schema_key():
+    readme = (REPO / "config" / "README.md").read_text()
+    schema = yaml.safe_load(SCHEMA.read_text())
+    for key in schema["properties"]:
+        assert f"`{key}`" in readme, f"{key} is not in config/README.md"
+    for section in ("model", "sample", "featurize", "train", "validate", "simulate", "analyze"):
+        for key in schema["$defs"][section]["properties"]:
+            assert f"`{section}.{key}`" in readme, f"{section}.{key} is not in config/README.md"
+    for key in schema["$defs"]["train"]["properties"]["descriptor"]["properties"]:
+        assert f"`train.descriptor.{key}`" in readme, key
