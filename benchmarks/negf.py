@@ -4,6 +4,7 @@ Usage (from the repository root, one thread per process)::
 
     OMP_NUM_THREADS=1 python benchmarks/negf.py timing [--repeat 5]
     OMP_NUM_THREADS=1 python benchmarks/negf.py dw --W 1 --Lx 64 [--steps 800]
+    OMP_NUM_THREADS=1 python benchmarks/negf.py sample --Lx 64 --out /tmp/negf.zarr
 
 ``timing`` prints the median wall time of one field evaluation ``h(S)`` of a relaxed-ish
 random-tilt domain wall, for several strip sizes ``Lx x W``, for
@@ -17,6 +18,10 @@ all with the same tolerance and on the same configuration, the number of energie
 one evaluation (contour + window, after warm-up), the MUMPS/sparse time ratio and the
 largest field difference of each engine from ``rgf``. Warm-up calls (panel caches) are
 not timed. The dense path is skipped above N = 400 sites.
+
+``sample`` writes NEGF training data (random and Langevin NEGF-LLG walls at several V,
+:func:`mllg.negf_sampling.sample_negf`) for the system of the ``dw`` runs and prints the
+perpendicular-field statistics per origin and V.
 
 ``dw`` relaxes a 180 deg wall at V = 0 and then runs NEGF-LLG at several biases,
 fitting the wall centre X(t) (tanh fit of S_z) and reporting the velocity dX/dt and the
@@ -174,6 +179,46 @@ def dw(
     return result
 
 
+def sample(
+    lx: int, w: int, voltages: list[float], n_configs: int, n_thermal: int, steps: int,
+    kT_spin: float, out: str | None,
+) -> None:  # fmt: skip
+    """NEGF training data (random + thermal walls) for the driven system; summary table."""
+    from mllg.negf_sampling import sample_negf
+
+    neg = strip_negf(lx, w, tol=1e-6, **SYSTEM)
+    thermal = dict(kT_spin=kT_spin, n_steps=steps, K=K_EASY, precession=1)
+    t0 = time.perf_counter()
+    ds = sample_negf(
+        neg, voltages, n_configs, seed=0, path=out, n_thermal=n_thermal, thermal=thermal,
+        noise=0.3,
+    )  # fmt: skip
+    wall_s = time.perf_counter() - t0
+    print(
+        f"# NEGF sampling, {lx} x {w}, {SYSTEM}, {n_configs} random + {n_thermal} thermal "
+        f"walls ({thermal}), V = {voltages}: {ds.sizes['frame']} frames in {wall_s:.0f} s; "
+        f"store {out}; {machine()}"
+    )
+    print("| origin | V | frames | rms h_perp | rms (h(V) - h(0))_perp | max quad err |")
+    print("|---|---|---|---|---|---|")
+    s_all, h_all = ds["spins"].values, ds["fields"].values
+    h_perp = h_all - np.sum(h_all * s_all, axis=-1, keepdims=True) * s_all
+    bias, origin = ds["bias"].values, ds["origin"].values
+    nv = len(voltages)
+    ref = np.repeat(h_perp[bias == 0.0], nv, axis=0) if 0.0 in voltages else None
+    for o in (0, 1):
+        for v in voltages:
+            k = (origin == o) & (bias == v)
+            if not k.any():
+                continue
+            neq = f"{np.sqrt(np.mean((h_perp[k] - ref[k]) ** 2)):.2e}" if ref is not None else "-"
+            print(
+                f"| {('random', 'thermal')[o]} | {v:+.2f} | {int(k.sum())} | "
+                f"{np.sqrt(np.mean(h_perp[k] ** 2)):.3f} | {neq} | "
+                f"{ds['quad_error'].values[k].max():.1e} |"
+            )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -198,10 +243,25 @@ def main() -> None:
         help="sign p of p S x h in mllg.dynamics.LLG (+1: spin angular momentum, default)",
     )  # fmt: skip
     b.add_argument("--out", default=None, help="write X(t) per V to this JSON file")
+    c = sub.add_parser("sample")
+    c.add_argument("--Lx", type=int, default=64)
+    c.add_argument("--W", type=int, default=1)
+    c.add_argument("--voltages", default="0,0.2,-0.2,0.4,-0.4")
+    c.add_argument("--configs", type=int, default=8)
+    c.add_argument("--thermal", type=int, default=4)
+    c.add_argument("--steps", type=int, default=50)
+    c.add_argument("--kT-spin", type=float, default=0.01)
+    c.add_argument("--out", default=None, help="zarr store to write")
     args = p.parse_args()
     if args.cmd == "timing":
         sizes = [tuple(int(v) for v in item.split("x")) for item in args.sizes.split(",")]
         timing(args.repeat, sizes, args.tol, [e for e in args.engines.split(",") if e])
+    elif args.cmd == "sample":
+        volts = [float(v) for v in args.voltages.split(",")]
+        sample(
+            args.Lx, args.W, volts, args.configs, args.thermal, args.steps, args.kT_spin,
+            args.out,
+        )  # fmt: skip
     else:
         volts = [float(v) for v in args.voltages.split(",")]
         dw(
