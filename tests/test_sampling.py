@@ -18,12 +18,11 @@ from mllg.sampling import sample_llg
 from mllg.textures import random_spins
 
 
-@pytest.mark.parametrize("bath_kT", [0.0, 0.05])
-def test_kpm_llg_follows_ed_llg_12x12(bath_kT):
+def test_kpm_llg_follows_ed_llg_12x12():
     """LLG from one random state, fields from ED and from KPM at default settings (square
     12x12, J=6, f=0.485, electronic kT=0.2; auto colouring, <1% field error), with the
-    same Langevin noise sequence (same seed) when the bath is on: the trajectories stay
-    close over 20 steps (t = 1).
+    same Langevin noise sequence (bath kT=0.05, same seed): the trajectories stay close
+    over 20 steps (t = 1).
 
     The spins move by O(0.3); a field error of ~1% must give a trajectory deviation of
     a few percent of that motion at most (a sign, transpose or probing error of order
@@ -39,7 +38,7 @@ def test_kpm_llg_follows_ed_llg_12x12(bath_kT):
     with warnings.catch_warnings():
         warnings.simplefilter("error", KPMAccuracyWarning)
         for name, prov in (("ed", ExactDiagonalization(ham, ens)), ("kpm", kpm)):
-            llg = LLG(prov, alpha=0.5, dt=dt, kT=bath_kT, seed=11)
+            llg = LLG(prov, alpha=0.5, dt=dt, kT=0.05, seed=11)
             frames = list(llg.run(s0, n_steps, every=5, energy=False))
             out[name] = np.stack([f.spins for f in frames])
     moved = np.max(np.linalg.norm(out["ed"][-1] - s0, axis=1))
@@ -61,6 +60,7 @@ def test_sample_llg_writes_contract_and_resumes(tmp_path):
     assert np.allclose(ds["time"].values, 0.05 * np.arange(0, 9, 2))
     assert ds.attrs["solver"] == "ed" and ds.attrs["J"] == 3.0 and ds.attrs["filling"] == 0.4
     assert ds.attrs["lattice"] == "square" and ds.attrs["llg_kT"] == 0.02
+    assert "fields_perp_error_est" not in ds  # exact labels: no error estimate
     spins = ds["spins"].values
     assert np.allclose(np.linalg.norm(spins, axis=-1), 1.0)
     assert np.allclose(spins[0], s0)
@@ -104,8 +104,32 @@ def test_kpm_sampling_48x48(tmp_path):
     assert ds.sizes["frame"] == 3 and ds.sizes["site"] == 2304
     assert ds.attrs["solver"] == "kpm" and ds.attrs["kpm_n_colours"] == prov.colouring.n_colours
     assert ds.attrs["kpm_distance_rule"] == "auto" and ds.attrs["filling"] == 0.485
+    # per-frame label accuracy from the KPM check sites, converged at the defaults
+    est = ds["fields_perp_error_est"].values
+    assert est.shape == (3,) and np.all((est > 0) & (est < prov.probe_tol))
     h, s = ds["fields"].values, ds["spins"].values
     assert np.all(np.isfinite(h)) and np.all(np.isfinite(ds["energy"].values))
     # double exchange at J=6: h nearly parallel to S, h.S ~ 5.6
     assert 5.0 < np.mean(np.sum(h * s, axis=-1)) < 6.0
     assert not np.allclose(s[0], s[-1])
+
+
+def test_kpm_sample_llg_resumes_with_label_error(tmp_path):
+    """KPM labels carry their estimated error per frame; a resumed KPM run reproduces the
+    uninterrupted one (fixed probe phases and check sites)."""
+    lat = make_lattice("square", 8)
+    ham = SdHamiltonian(lat, J=3.0)
+    prov = KernelPolynomial(ham, Ensemble.canonical(0.4, 0.2), distance=4, random_phases=True)
+    s0 = random_spins(lat.N, 3)
+    kw = dict(alpha=0.3, dt=0.05, kT=0.05, every=2, seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", KPMAccuracyWarning)
+        full = open_store(sample_llg(prov, lat, s0, tmp_path / "f.zarr", n_steps=6, **kw))
+        sample_llg(prov, lat, s0, tmp_path / "p.zarr", n_steps=2, **kw)
+        part = open_store(sample_llg(prov, lat, s0, tmp_path / "p.zarr", n_steps=6, **kw))
+        prov.solve(full["spins"].values[2])
+    est = full["fields_perp_error_est"].values
+    assert est.shape == (4,) and np.all(est > 0)
+    assert est[2] == pytest.approx(prov.info["probing_error_rel"], rel=1e-12)
+    assert np.allclose(part["spins"].values, full["spins"].values, atol=1e-13)
+    assert np.allclose(part["fields_perp_error_est"].values, est, rtol=1e-10)

@@ -7,7 +7,11 @@ provider (ED, KPM or any callable ``spins (N, 3) -> fields (N, 3)``; a provider 
 ``solve`` also gives the energy) and appends every ``every``-th frame to a zarr v3 store
 through :class:`mllg.io.TrajectoryWriter`: ``spins`` and ``fields`` (frame, site, vec),
 ``energy``, ``time`` and ``step`` (frame). ``fields`` are the noiseless electronic fields
-``h_i = -dE/dS_i`` at the stored spins, i.e. the training labels.
+``h_i = -dE/dS_i`` at the stored spins, i.e. the training labels. A provider that
+estimates the error of its labels in ``provider.info["probing_error_rel"]`` (the KPM
+solver: relative RMSE of the perpendicular field components from exactly computed check
+sites) also gets a per-frame variable ``fields_perp_error_est`` (frame), so a training
+set carries the accuracy of its own labels.
 
 The run is resumable: the state of the noise generator is stored with every committed
 frame, so a killed run continues from its last frame and reproduces the uninterrupted
@@ -113,8 +117,10 @@ def sample_llg(
     }
     writer = TrajectoryWriter(path, lattice, meta)
     start = 0
+    track: bool | None = None  # decided at the first frame (or by the stored variables)
     if writer.n_frames:
         last = writer.last_frame()
+        track = "fields_perp_error_est" in last.data_vars
         start = int(last["step"].values)
         spins = np.asarray(last["spins"].values, dtype=float)
         state = writer.stored_attrs.get("llg_rng_state")
@@ -130,6 +136,14 @@ def sample_llg(
             first = False
             continue  # the resumed initial frame is already stored
         first = False
+        # the provider's last solve was at this frame's spins (LLG.run re-solves there)
+        info = getattr(provider, "info", None)
+        if track is None:
+            track = isinstance(info, dict) and "probing_error_rel" in info
+        extra = {}
+        if track:
+            est = info.get("probing_error_rel", np.nan) if isinstance(info, dict) else np.nan
+            extra["fields_perp_error_est"] = np.array([float(est)])
         writer.append(
             attrs={"llg_rng_state": json.dumps(llg.rng.bit_generator.state)},
             spins=frame.spins[None],
@@ -137,5 +151,6 @@ def sample_llg(
             energy=np.array([frame.energy]),
             time=np.array([frame.time]),
             step=np.array([frame.step], dtype=np.int64),
+            **extra,
         )
     return path
