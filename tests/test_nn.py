@@ -332,3 +332,35 @@ def test_symmetry_augmentation_gives_exact_ed_frames(rng):
         FieldRegression(gen, augment_time_reversal=True)
     with pytest.raises(ValueError, match="lr_schedule"):
         FieldRegression(_model(lat), lr_schedule="linear")
+
+
+def test_recipe_sampling_and_config(rng):
+    """The recipe gives exact ED labels for every kind of frame and a valid config."""
+    from mllg.nn import recommended_config, sample_training_frames
+
+    lat = make_lattice("triangular", 4, 4)
+    ed = ExactDiagonalization(SdHamiltonian(lat, J=2.0), Ensemble.canonical(0.25))
+    data, origin = sample_training_frames(
+        ed,
+        lat,
+        [tetrahedral(lat, 1), tetrahedral(lat, -1)],
+        n_perturbed=3,
+        llg_kTs=(0.05,),
+        llg_steps=4,
+        n_quench=1,
+        quench_steps=4,
+        quench_skip=2,
+        every=2,
+    )
+    assert list(np.bincount(origin)) == [3, 4, 2]  # 2 ordered x 2 frames; 2 quench frames
+    assert np.allclose(np.linalg.norm(data.spins, axis=-1), 1.0)
+    for k in (0, 4, data.n_frames - 1):
+        res = ed.solve(data.spins[k])
+        assert np.allclose(res.fields, data.fields[k], atol=1e-10)
+        assert np.isclose(res.energy[0], data.energy[k])
+    for system in ("tetrahedral", "120", "double_exchange", "strip"):
+        cfg = recommended_config(system)["train"]
+        ModelConfig.from_dict(cfg.model)
+        assert cfg.augment_time_reversal == (system != "strip")
+    with pytest.raises(ValueError, match="system="):
+        recommended_config("kagome")

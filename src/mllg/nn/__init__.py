@@ -2,7 +2,8 @@
 
 See :mod:`mllg.nn.model` (conservative and generalized-potential models, export),
 :mod:`mllg.nn.provider` (field provider for LLG, committee) and
-:mod:`mllg.nn.training` (Lightning training, metrics).
+:mod:`mllg.nn.training` (Lightning training, metrics, the measured recipe:
+:func:`recommended_config` and :func:`sample_training_frames`).
 """
 
 from mllg.nn.model import (
@@ -24,6 +25,8 @@ from mllg.nn.training import (
     load_field_data,
     model_from_checkpoint,
     parity_plot,
+    recommended_config,
+    sample_training_frames,
     train,
 )
 
@@ -44,6 +47,8 @@ __all__ = [
     "load_model",
     "model_from_checkpoint",
     "parity_plot",
+    "recommended_config",
+    "sample_training_frames",
     "save_model",
     "train",
 ]
