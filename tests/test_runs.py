@@ -83,9 +83,27 @@ relax(cfg, sys.argv[1] + "/t.zarr", sys.argv[1] + "/f.png", sys.argv[1] + "/s.js
 """
 
 
-@pytest.mark.slow
-def test_kill_9_at_random_moments_then_resume_gives_identical_frames(tmp_path):
+QUENCH_SCRIPT = """
+import sys
+import torch
+from mllg.lattice import make_lattice
+from mllg.nn import BPModel, ModelConfig, save_model
+from mllg.production import main
+from pathlib import Path
+model = Path(sys.argv[1]) / "model"
+if not model.exists():
+    torch.manual_seed(0)
+    save_model(BPModel(make_lattice("triangular", 6), ModelConfig()), model)
+main(["--model", str(model), "--lattice", "triangular", "--L", "16", "--kT", "0.05",
+      "--alpha", "0.3", "--dt", "0.05", "--n-steps", "400", "--save-every", "4",
+      "--seed", "5", "--threads", "1", "--out", sys.argv[1] + "/t.zarr"])
+"""
+
+
+def _kill_9_and_resume(tmp_path, script, n_frames, variables):
+    """Run ``script`` once uninterrupted, then kill -9 it at random moments and resume."""
     import os
+    import shutil
     import signal
     import subprocess
     import sys
@@ -94,16 +112,20 @@ def test_kill_9_at_random_moments_then_resume_gives_identical_frames(tmp_path):
     def start(out):
         out.mkdir(exist_ok=True)
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        return subprocess.Popen([sys.executable, "-c", RELAX_SCRIPT, str(out)], env=env)
+        return subprocess.Popen([sys.executable, "-c", script, str(out)], env=env)
 
     full = start(tmp_path / "full")
+    t0 = time.perf_counter()
     assert full.wait(timeout=600) == 0
+    run_time = time.perf_counter() - t0
     rng = np.random.default_rng(0)
     cut = tmp_path / "cut"
+    if (tmp_path / "full" / "model").exists():
+        shutil.copytree(tmp_path / "full" / "model", cut / "model")
     kills = 0
     for _ in range(4):
         proc = start(cut)
-        time.sleep(rng.uniform(2.5, 6.0))  # start-up takes ~2 s, the run ~10-20 s
+        time.sleep(rng.uniform(0.25, 0.55) * run_time)  # start-up ~2 s, then the run
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -111,7 +133,17 @@ def test_kill_9_at_random_moments_then_resume_gives_identical_frames(tmp_path):
     assert kills >= 2
     assert start(cut).wait(timeout=600) == 0
     a, b = open_store(tmp_path / "full" / "t.zarr"), open_store(cut / "t.zarr")
-    assert a.sizes["frame"] == b.sizes["frame"] == 301
-    np.testing.assert_array_equal(a["step"].values, b["step"].values)
-    np.testing.assert_array_equal(a["spins"].values, b["spins"].values)
-    np.testing.assert_array_equal(a["fields"].values, b["fields"].values)
+    assert a.sizes["frame"] == b.sizes["frame"] == n_frames
+    for var in variables:
+        np.testing.assert_array_equal(a[var].values, b[var].values)
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_then_resume_gives_identical_frames(tmp_path):
+    _kill_9_and_resume(tmp_path, RELAX_SCRIPT, 301, ("step", "spins", "fields"))
+
+
+@pytest.mark.slow
+def test_kill_9_ml_quench_cli_then_resume_gives_identical_frames(tmp_path):
+    """The production CLI (float32 ML fields, Langevin noise) after repeated kill -9."""
+    _kill_9_and_resume(tmp_path, QUENCH_SCRIPT, 101, ("step", "spins", "fields", "energy"))
