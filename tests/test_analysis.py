@@ -100,3 +100,39 @@ def test_figures_are_written(tmp_path):
         assert (tmp_path / f"{name}.png").stat().st_size > 5_000
     with pytest.raises(ValueError, match="colour"):
         plot_texture(lat, s, tmp_path / "bad.png", colour="hue")
+
+
+def test_quench_series_of_ordered_and_random_frames(rng):
+    from mllg.analysis.order import quench_series, seed_mean
+
+    tri = make_lattice("triangular", 12)
+    frames = np.stack([tx.random_spins(tri.N, rng), tx.tetrahedral(tri), tx.tetrahedral(tri, -1)])
+    out = quench_series(tri, frames, "tetrahedral", chunk=2)  # chunks of frames agree
+    assert set(out) >= {"length", "weight", "nn_correlation", "chiral_length", "chirality"}
+    assert out["weight"][1:] == pytest.approx(1.0) and out["weight"][0] < 0.2
+    assert out["chirality"][1:] == pytest.approx(1.0) and out["chirality"][0] < 0.7
+    assert out["nn_correlation"][1:] == pytest.approx(-1 / 3)
+    assert np.isinf(out["chiral_length"][1:]).all() and np.isfinite(out["length"][0])
+    sq = make_lattice("square", 8)
+    de = quench_series(sq, tx.neel(sq)[None], "double_exchange")
+    assert de["antiferro"] == pytest.approx(1.0) and de["ferro"] == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="order='120' is not defined on a 'square'"):
+        quench_series(sq, tx.neel(sq)[None], "120")
+    mean, err = seed_mean(np.array([[1.0, 2.0], [3.0, 2.0]]))
+    np.testing.assert_allclose(mean, [2.0, 2.0])
+    np.testing.assert_allclose(err, [1.0, 0.0])
+
+
+def test_local_order_labels_fm_af_and_wall_sites():
+    from mllg.analysis.order import local_order, order_fractions
+
+    lat = make_lattice("square", 10)
+    s = tx.neel(lat)
+    s[lat.x < 4] = [0.0, 0.0, 1.0]
+    lab = local_order(lat, s)
+    assert np.all(lab[(lat.x >= 1) & (lat.x <= 2)] == 1)
+    assert np.all(lab[(lat.x >= 5) & (lat.x <= 8)] == -1)
+    frac = order_fractions(lat, s)
+    assert frac["ferro"] + frac["antiferro"] + frac["other"] == pytest.approx(1.0)
+    # columns 0 and 3 (4 and 9) are FM (AF) on every other site: c_i = 1 or 1/2 (-1 or -1/2)
+    assert frac["ferro"] == pytest.approx(0.3) and frac["antiferro"] == pytest.approx(0.5)
