@@ -96,7 +96,19 @@ def test_figures_are_written(tmp_path):
     t = np.geomspace(1, 100, 10)
     plot_growth(t, np.array([t**0.5, 1.1 * t**0.5]), tmp_path / "g.png")
     plot_series({"V=0.1": (t, 0.1 * t)}, tmp_path / "x.png", "t", "X")
-    for name in ("chi", "sq", "g", "x"):
+    from mllg.plotting import plot_velocity, plot_wall_position
+
+    plot_wall_position({"V=0.1": (t, 0.1 * t)}, tmp_path / "w.png", fits={"V=0.1": (0.1, 0.0)})
+    plot_velocity(
+        [0.1, 0.2],
+        [0.01, 0.02],
+        tmp_path / "v.png",
+        stderr=[0.001, 0.001],
+        reference=([0.1, 0.2], [0.012, 0.021], None),
+    )
+    big = make_lattice("square", 64)
+    plot_texture(big, tx.neel(big), tmp_path / "big.png")  # sub-sampled arrows
+    for name in ("chi", "sq", "g", "x", "w", "v", "big"):
         assert (tmp_path / f"{name}.png").stat().st_size > 5_000
     with pytest.raises(ValueError, match="colour"):
         plot_texture(lat, s, tmp_path / "bad.png", colour="hue")

@@ -24,7 +24,9 @@ def plot_texture(
 ) -> None:
     """Save a texture map: colour = S_z (or the site scalar chirality), arrows = (S_x, S_y).
 
-    Arrows are drawn only where readable (up to 48x48 sites).
+    Arrows are drawn where readable: on every site up to 48 x 48 sites, on a sub-grid of
+    every ``ceil(L / 32)``-th site along each axis on larger lattices (``arrows=False``
+    turns them off).
     """
     if colour == "chirality":
         from mllg.analysis.order import site_chirality
@@ -47,15 +49,17 @@ def plot_texture(
         s=max(4.0, 9000.0 / lattice.N),
         marker="h" if lattice.kind == "triangular" else "s",
     )
-    if arrows and lattice.N <= 48 * 48:
+    if arrows:
+        stride = 1 if lattice.N <= 48 * 48 else int(np.ceil(max(lattice.Lx, lattice.Ly) / 32))
+        sel = (lattice.x % stride == 0) & (lattice.y % stride == 0)
         ax.quiver(
-            pos[:, 0],
-            pos[:, 1],
-            spins[:, 0],
-            spins[:, 1],
+            pos[sel, 0],
+            pos[sel, 1],
+            spins[sel, 0],
+            spins[sel, 1],
             angles="xy",
             scale_units="xy",
-            scale=1.4,
+            scale=1.4 / stride,
             width=0.003,
             color="k",
         )
@@ -160,6 +164,60 @@ def plot_series(
     ax.set_title(title)
     if len(curves) > 1:
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_wall_position(
+    curves: dict[str, tuple[NDArray, NDArray]],
+    path: str | Path,
+    title: str = "",
+    fits: dict[str, tuple[float, float]] | None = None,
+) -> None:
+    """Domain-wall position X(t) (lattice units) vs time (1/t), one curve per bias.
+
+    ``fits`` maps a label to ``(velocity, intercept)`` of a linear fit, drawn dashed.
+    """
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    for label, (t, x) in curves.items():
+        (line,) = ax.plot(np.asarray(t), np.asarray(x), "-", label=label)
+        if fits and label in fits:
+            v, x0 = fits[label]
+            tt = np.asarray(t, float)
+            ax.plot(tt, x0 + v * tt, "--", color=line.get_color(), lw=1)
+    ax.set_xlabel("time t (1/t)")
+    ax.set_ylabel("wall position X (lattice units)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_velocity(
+    bias: NDArray,
+    velocity: NDArray,
+    path: str | Path,
+    stderr: NDArray | None = None,
+    reference: tuple[NDArray, NDArray, NDArray | None] | None = None,
+    title: str = "",
+    labels: tuple[str, str] = ("ML-LLG", "NEGF-LLG"),
+) -> None:
+    """Wall velocity v(V) (lattice units per 1/t) vs bias V (units of t), with error bars.
+
+    ``reference`` = ``(bias, velocity, stderr or None)`` of an exact route (e.g. NEGF-LLG).
+    """
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    ax.errorbar(np.asarray(bias), np.asarray(velocity), yerr=stderr, fmt="o-", label=labels[0])
+    if reference is not None:
+        rb, rv, re = reference
+        ax.errorbar(np.asarray(rb), np.asarray(rv), yerr=re, fmt="s--", label=labels[1])
+    ax.axhline(0.0, color="0.6", lw=0.8)
+    ax.set_xlabel("bias V (t)")
+    ax.set_ylabel("wall velocity v (a t)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
