@@ -196,23 +196,54 @@ def fit_domain_wall(spins: NDArray, lattice: Lattice, amplitude: bool = True) ->
 
 def wall_positions(frames: NDArray, lattice: Lattice) -> NDArray[np.float64]:
     """Fitted wall centre X of every frame of spins (F, N, 3)."""
-    return np.array([fit_domain_wall(s, lattice).position for s in np.asarray(frames)])
+    return wall_fits(frames, lattice)["position"]
 
 
-def wall_velocity(time: NDArray, position: NDArray, t_min: float = 0.0) -> tuple[float, float]:
+def wall_fits(frames: NDArray, lattice: Lattice, amplitude: bool = True) -> dict[str, NDArray]:
+    """:func:`fit_domain_wall` of every frame (F, N, 3), as arrays of length F.
+
+    Keys: ``position``, ``position_err``, ``width``, ``phi`` (unwrapped along the
+    frames), ``amplitude``, ``rms``, ``sign``.
+    """
+    fits = [fit_domain_wall(s, lattice, amplitude) for s in np.asarray(frames, float)]
+    keys = ("position", "position_err", "width", "phi", "amplitude", "rms", "sign")
+    out = {k: np.array([getattr(f, k) for f in fits]) for k in keys}
+    out["phi"] = np.unwrap(out["phi"]) if out["phi"].size else out["phi"]
+    return out
+
+
+def wall_velocity(
+    time: NDArray, position: NDArray, t_min: float = 0.0, sigma: NDArray | None = None
+) -> tuple[float, float]:
     """Least-squares slope ``dX/dt`` over ``time >= t_min`` and its standard error.
 
-    Units: lattice sites per unit time (1/t). Needs at least three points.
+    Units: lattice sites per unit time (1/t). Needs at least three points. Without
+    ``sigma`` the error is the usual ``s^2 (A^T A)^-1`` with the residual variance
+    ``s^2``; with per-frame position errors ``sigma`` (e.g. ``position_err`` of
+    :func:`wall_fits`) the fit is weighted by ``1/sigma^2`` and the error is the larger
+    of the propagated ``(A^T W A)^-1`` and the scatter-based estimate.
     """
     t = np.asarray(time, float)
     p = np.asarray(position, float)
+    if t.shape != p.shape:
+        raise ValueError(f"time {t.shape} and position {p.shape} must have the same shape.")
     keep = t >= t_min
     t, p = t[keep], p[keep]
     if t.size < 3:
         raise ValueError(f"need >= 3 frames with time >= t_min={t_min} to fit a velocity.")
+    if sigma is None:
+        w = np.ones_like(t)
+    else:
+        sig = np.asarray(sigma, float)[keep]
+        if np.any(~np.isfinite(sig)) or np.any(sig <= 0):
+            raise ValueError("position errors sigma must be finite and > 0.")
+        w = 1.0 / sig**2
     a = np.stack([t, np.ones_like(t)], axis=1)
-    coef, res, *_ = np.linalg.lstsq(a, p, rcond=None)
+    aw = a * w[:, None]
+    normal = np.linalg.inv(a.T @ aw)
+    coef = normal @ (aw.T @ p)
+    res = p - a @ coef
     dof = t.size - 2
-    sigma2 = float(np.sum((p - a @ coef) ** 2) / dof) if dof > 0 else 0.0
-    cov = sigma2 * np.linalg.inv(a.T @ a)
-    return float(coef[0]), float(np.sqrt(cov[0, 0]))
+    chi2 = float(np.sum(w * res**2) / dof)
+    scale = chi2 if sigma is None else max(chi2, 1.0)
+    return float(coef[0]), float(np.sqrt(normal[0, 0] * scale))
