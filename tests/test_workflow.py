@@ -1,10 +1,11 @@
-"""Tests of the Snakemake workflow: lint, dry-runs, reruns, config validation, report.
+"""Tests of the Snakemake workflow: lint, dry-runs of every shipped config, a tiny run,
+reruns, selective reruns after a config change, config errors, the report.
 
 Every run uses the venv's snakemake (``python -m snakemake`` next to ``sys.executable``)
-with ``--directory`` in a temporary folder and a small config (4x4 lattice, 40 steps), so
-nothing is written under the repository's ``results/``. Running from a temporary folder
-also means the workflow's default ``config/config.yaml`` is not merged in: the test
-configs are complete on their own.
+with ``--directory`` in a temporary folder and a tiny override config (one system, 4x4
+training lattice, two epochs), so nothing is written under the repository's
+``results/``. The Snakefile always loads the system definitions from ``config/``; the
+tiny config is merged over them, as a user's ``--configfile`` is.
 """
 
 from __future__ import annotations
@@ -18,22 +19,59 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
-from mllg.config import ConfigError, validate_config
+from mllg.io import open_store
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "Snakefile"
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
-SHIPPED_CONFIGS = sorted((REPO / "config").glob("*.yaml"))
-SMALL = {"L": 4, "n_steps": 40, "save_every": 10}
+SYSTEM_CONFIGS = sorted(p for p in (REPO / "config").glob("*.yaml") if p.name != "config.yaml")
+SYSTEM = "triangular_tetrahedral"
 
-# (key, new value, rules that must run again). Stages added later extend this table so
-# that a change reruns exactly what depends on it.
+#: The reduced workflow of the tests (also used by test_workflow_slurm.py).
+TINY = {
+    "system": SYSTEM,
+    "scale": "demo",
+    "systems": {
+        SYSTEM: {
+            "sample": {"L": 4, "chunks": 2, "n_steps": 24, "every": 4},
+            "train": {"hidden": [8], "max_epochs": 2},
+            "validate": {"frames": 3, "speed_L": 4, "repeats": 1, "llg_steps": 4},
+            "simulate": {"L": 8, "seeds": [0], "n_steps": 30, "save_every": 10},
+            "analyze": {"t_min": 1.0},
+        }
+    },
+}
+TINY_JOBS = {
+    "sample": 2,
+    "featurize": 2,
+    "train": 1,
+    "validate": 1,
+    "simulate": 1,
+    "analyze": 1,
+    "summary": 1,
+    "figures_equilibrium": 1,
+    "all": 1,
+}
+
+# (key under systems.<SYSTEM>, new value, rules that must run again)
+DOWNSTREAM_OF_SIMULATE = {"simulate", "analyze", "figures_equilibrium", "summary", "all"}
 CONFIG_CHANGES = [
-    ("relax.seed", 1, {"relax", "all"}),
+    ("simulate.n_steps", 40, DOWNSTREAM_OF_SIMULATE),
+    ("analyze.t_min", 2.0, {"analyze", "figures_equilibrium", "summary", "all"}),
+    ("figures.dpi", 100, {"figures_equilibrium", "all"}),
+    ("validate.frames", 2, {"validate", "analyze", "figures_equilibrium", "summary", "all"}),
+    ("train.lr", 1.0e-3, {"train", "validate"} | DOWNSTREAM_OF_SIMULATE),
+    (
+        "model.J",
+        2.5,
+        {"sample", "featurize", "train", "validate"} | DOWNSTREAM_OF_SIMULATE,
+    ),
 ]
+TIMING = ("time", "_s", "speed", "ratio")
 
 
 def snakemake(workdir: Path, *args: str, configfile: Path | None = None, timeout: float = 300):
@@ -66,11 +104,13 @@ def snakemake(workdir: Path, *args: str, configfile: Path | None = None, timeout
     return res
 
 
-def small_config(**overrides) -> dict:
-    """The shipped default config reduced to a 4x4 lattice and 40 steps."""
-    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    cfg["relax"].update(SMALL)
-    cfg["relax"].update(overrides)
+def tiny_config(**changes) -> dict:
+    """The tiny test config; ``changes`` maps "stage.key" (of the system) to a value."""
+    cfg = json.loads(json.dumps(TINY))
+    sec = cfg["systems"][SYSTEM]
+    for dotted, value in changes.items():
+        stage, key = dotted.split(".")
+        sec.setdefault(stage, {})[key] = value
     return cfg
 
 
@@ -97,12 +137,6 @@ def job_blocks(output: str) -> list[tuple[str, dict[str, str]]]:
     return blocks
 
 
-def set_key(cfg: dict, dotted: str, value) -> dict:
-    section, key = dotted.split(".")
-    cfg[section][key] = value
-    return cfg
-
-
 def output_mtimes(workdir: Path) -> dict[str, int]:
     return {
         str(p.relative_to(workdir)): p.stat().st_mtime_ns
@@ -111,15 +145,24 @@ def output_mtimes(workdir: Path) -> dict[str, int]:
     }
 
 
+def without_timings(data):
+    """JSON data without wall-clock timings (they differ between identical runs)."""
+    if isinstance(data, dict):
+        return {k: without_timings(v) for k, v in data.items() if not any(t in k for t in TIMING)}
+    if isinstance(data, list):
+        return [without_timings(v) for v in data]
+    return data
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> tuple[Path, Path]:
-    """A workdir where the small config has run to the end once: (workdir, configfile)."""
+    """A workdir where the tiny config has run to the end once: (workdir, configfile)."""
     root = tmp_path_factory.mktemp("workflow")
-    cfg = write_yaml(root / "small.yaml", small_config())
+    cfg = write_yaml(root / "tiny.yaml", tiny_config())
     workdir = root / "run"
     res = snakemake(workdir, configfile=cfg)
     assert res.returncode == 0, res.output
-    assert jobs_to_run(res.output) == {"relax": 1, "all": 1}
+    assert jobs_to_run(res.output) == TINY_JOBS
     return workdir, cfg
 
 
@@ -129,14 +172,32 @@ def test_lint_is_clean(tmp_path):
     assert "Lints for" not in res.output, res.output
 
 
-@pytest.mark.parametrize("config", SHIPPED_CONFIGS, ids=lambda p: p.name)
-def test_dry_run_of_full_dag_for_every_shipped_config(config, tmp_path):
+# every shipped file at demo scale; config.yaml (all four systems) also at paper scale
+DRY_RUNS = [(p, "demo") for p in [REPO / "config" / "config.yaml", *SYSTEM_CONFIGS]]
+DRY_RUNS.append((REPO / "config" / "config.yaml", "paper"))
+
+
+@pytest.mark.parametrize(("config", "scale"), DRY_RUNS, ids=[f"{p.stem}-{s}" for p, s in DRY_RUNS])
+def test_dry_run_of_full_dag_for_every_shipped_config(config, scale, tmp_path):
     # as from the repository root: config/config.yaml first, the chosen file merged over it
     default = REPO / "config" / "config.yaml"
-    res = snakemake(tmp_path, "--dry-run", "--configfile", str(default), str(config))
+    res = snakemake(
+        tmp_path,
+        "--dry-run",
+        "--config",
+        f"scale={scale}",
+        "--configfile",
+        str(default),
+        str(config),
+    )
     assert res.returncode == 0, res.output
     jobs = jobs_to_run(res.output)
-    assert jobs.get("all") == 1 and len(jobs) > 1, jobs
+    stages = {"sample", "featurize", "train", "validate", "simulate", "analyze", "summary"}
+    assert jobs.get("all") == 1 and stages <= set(jobs), jobs
+    assert {"figures_equilibrium", "figures_driven"} & set(jobs), jobs
+    systems = yaml.safe_load(config.read_text()).get("system", "all")
+    n_systems = 4 if systems == "all" else 1
+    assert jobs["summary"] == n_systems, jobs
     assert not (tmp_path / "results").exists()
     # every job that writes something has a log, a benchmark, a runtime and a memory
     blocks = [(rule, f) for rule, f in job_blocks(res.output) if "output" in f]
@@ -146,18 +207,44 @@ def test_dry_run_of_full_dag_for_every_shipped_config(config, tmp_path):
         assert fields.get("benchmark", "").startswith("results/"), (rule, fields)
         resources = fields.get("resources", "")
         assert "runtime=" in resources and "mem_mb=" in resources, (rule, fields)
+        if rule in ("train", "simulate"):
+            gpu = 1 if scale == "paper" else 0
+            assert f"gpu={gpu}" in resources, (rule, fields)
+
+
+def test_config_flag_selects_one_system(tmp_path):
+    res = snakemake(
+        tmp_path,
+        "--dry-run",
+        "--configfile",
+        str(REPO / "config" / "config.yaml"),
+        "--config",
+        "system=driven_domain_wall",
+    )
+    assert res.returncode == 0, res.output
+    jobs = jobs_to_run(res.output)
+    assert jobs["summary"] == 1 and "figures_driven" in jobs, jobs
+    outputs = " ".join(f.get("output", "") for _, f in job_blocks(res.output))
+    assert "results/driven_domain_wall/" in outputs
+    assert "results/triangular_120" not in outputs
+    # one sample job per voltage and chunk, one train/simulate job per voltage and seed
+    cfg = yaml.safe_load((REPO / "config" / "driven_domain_wall.yaml").read_text())
+    sec = cfg["systems"]["driven_domain_wall"]
+    n_v = len(sec["sample"]["voltages"])
+    assert jobs["sample"] == n_v * sec["sample"]["chunks"], jobs
+    assert jobs["simulate"] == n_v * len(sec["simulate"]["seeds"]), jobs
 
 
 def test_slurm_profile_loads_and_plans_the_jobs(tmp_path):
     # runs everywhere (no cluster needed); the real submission is in test_workflow_slurm.py
     profile = REPO / "workflow" / "profiles" / "slurm"
-    cfg = write_yaml(tmp_path / "small.yaml", small_config())
+    cfg = write_yaml(tmp_path / "tiny.yaml", tiny_config())
     res = snakemake(
         tmp_path / "run", "--dry-run", "--workflow-profile", str(profile), configfile=cfg
     )
     assert res.returncode == 0, res.output
     assert f"workflow specific profile {profile}" in res.output, res.output
-    assert jobs_to_run(res.output) == {"relax": 1, "all": 1}
+    assert jobs_to_run(res.output) == TINY_JOBS
     for _, fields in job_blocks(res.output):
         if "output" in fields:
             assert "runtime=" in fields["resources"] and "mem_mb=" in fields["resources"]
@@ -165,13 +252,34 @@ def test_slurm_profile_loads_and_plans_the_jobs(tmp_path):
 
 def test_run_produces_the_outputs(finished_run):
     workdir, _ = finished_run
-    out = workdir / "results" / "relax"
+    out = workdir / "results" / SYSTEM
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["L"] == SMALL["L"] and summary["n_frames"] == 5
-    assert (out / "final_texture.png").stat().st_size > 1000
-    assert (out / "trajectory.zarr" / "zarr.json").exists()
-    assert (out / "logs" / "relax.log").exists()
-    assert (out / "benchmarks" / "relax.tsv").exists()
+    for key in ("accuracy", "speed", "training", "growth_exponent", "final_order"):
+        assert key in summary, key
+    assert summary["simulation_lattice"] == 8 and summary["training_lattice"] == 4
+    assert 0 <= summary["final_order"]["weight"] <= 1
+    assert summary["speed"]["eq"]["ratio_exact_over_ml"] > 0
+    for name in ("texture", "structure_factor", "growth", "order"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 5000, name
+    assert (out / "validate" / "eq" / "parity.png").stat().st_size > 5000
+    # the data contract: dims, coords and physical attrs of every store
+    data = open_store(out / "data" / "eq" / "chunk0.zarr")
+    assert data["spins"].dims == ("frame", "site", "vec") and "fields" in data
+    for key in ("lattice", "Lx", "Ly", "t1", "J", "kT", "filling", "solver", "provenance"):
+        assert key in data.attrs, key
+    assert data.attrs["solver"] == "ed" and data.attrs["Lx"] == 4
+    assert data.sizes["frame"] == 24 // 4 + 1
+    traj = open_store(out / "simulate" / "eq" / "seed0.zarr")
+    assert traj.attrs["solver"] == "ml" and traj.sizes["site"] == 64
+    assert traj.sizes["frame"] == 30 // 10 + 1
+    assert np.allclose(np.linalg.norm(traj["spins"].values, axis=-1), 1.0)
+    feats = open_store(out / "features" / "eq" / "chunk0.zarr")
+    assert feats["features"].dims == ("frame", "site", "feature")
+    assert feats.sizes["feature"] == summary["training"]["eq"]["n_features"]
+    assert (out / "train" / "eq" / "seed0" / "model" / "config.json").exists()
+    for rule in ("sample/eq/chunk0", "train/eq/seed0", "simulate/eq/seed0", "analyze"):
+        assert (out / "logs" / f"{rule}.log").exists(), rule
+        assert (out / "benchmarks" / f"{rule}.tsv").exists(), rule
 
 
 def test_rerun_is_a_no_op(finished_run):
@@ -187,163 +295,104 @@ def test_key_order_and_explicit_defaults_rerun_nothing(finished_run, tmp_path):
     # defaults are filled in and keys put in schema order before the rules see the config
     workdir, _ = finished_run
     schema = yaml.safe_load(SCHEMA.read_text())
-    cfg = small_config()
-    props = schema["properties"]["relax"]["properties"]
-    dropped = [k for k in list(cfg["relax"]) if props[k].get("default") == cfg["relax"][k]]
-    assert dropped, "the default config states no schema default explicitly"
-    for k in dropped:
-        del cfg["relax"][k]
-    cfg["relax"] = dict(reversed(cfg["relax"].items()))
+    cfg = tiny_config()
+    sec = cfg["systems"][SYSTEM]
+    props = schema["$defs"]["simulate"]["properties"]
+    sec["simulate"].update({k: p["default"] for k, p in props.items() if "default" in p})
+    sec["simulate"].update(TINY["systems"][SYSTEM]["simulate"])
+    sec["simulate"] = dict(reversed(sec["simulate"].items()))
+    sec["figures"] = {"dpi": schema["$defs"]["figures"]["properties"]["dpi"]["default"]}
+    cfg["systems"] = {SYSTEM: dict(reversed(sec.items()))}
     res = snakemake(workdir, "--dry-run", configfile=write_yaml(tmp_path / "c.yaml", cfg))
     assert res.returncode == 0, res.output
     assert jobs_to_run(res.output) == {}, res.output
 
 
-@pytest.mark.parametrize(("key", "value", "expected"), CONFIG_CHANGES)
+@pytest.mark.parametrize(("key", "value", "expected"), CONFIG_CHANGES, ids=lambda x: str(x))
 def test_changing_a_config_value_reruns_only_what_depends_on_it(
     finished_run, tmp_path, key, value, expected
 ):
-    workdir = tmp_path / "run"
-    shutil.copytree(finished_run[0], workdir)  # keeps mtimes and .snakemake metadata
-    old = json.loads((workdir / "results" / "relax" / "summary.json").read_text())
-    cfg = write_yaml(tmp_path / "changed.yaml", set_key(small_config(), key, value))
+    workdir, _ = finished_run
+    cfg = write_yaml(tmp_path / "changed.yaml", tiny_config(**{key: value}))
     dry = snakemake(workdir, "--dry-run", configfile=cfg)
     assert dry.returncode == 0, dry.output
     assert set(jobs_to_run(dry.output)) == expected, dry.output
     assert "params" in dry.output.lower(), dry.output  # the rerun reason
+
+
+def test_changed_value_reruns_and_then_is_done(finished_run, tmp_path):
+    workdir = tmp_path / "run"
+    shutil.copytree(finished_run[0], workdir)  # keeps mtimes and .snakemake metadata
+    summary = workdir / "results" / SYSTEM / "summary.json"
+    old = json.loads(summary.read_text())
+    cfg = write_yaml(tmp_path / "changed.yaml", tiny_config(**{"simulate.n_steps": 40}))
     res = snakemake(workdir, configfile=cfg)
     assert res.returncode == 0, res.output
-    assert set(jobs_to_run(res.output)) == expected, res.output
-    new = json.loads((workdir / "results" / "relax" / "summary.json").read_text())
-    assert new["final_energy_per_site"] != old["final_energy_per_site"]
+    assert set(jobs_to_run(res.output)) == DOWNSTREAM_OF_SIMULATE, res.output
+    traj = open_store(workdir / "results" / SYSTEM / "simulate" / "eq" / "seed0.zarr")
+    assert traj.sizes["frame"] == 40 // 10 + 1
+    new = json.loads(summary.read_text())
+    assert new["final_order"] != old["final_order"]
+    assert new["accuracy"] == old["accuracy"]  # validate did not rerun
     again = snakemake(workdir, "--dry-run", configfile=cfg)
     assert jobs_to_run(again.output) == {}, again.output
 
 
-def _without(key: str):
-    def edit(cfg: dict) -> dict:
-        del cfg["relax"][key]
-        return cfg
-
-    return edit
-
-
-def _set(key: str, value):
-    return lambda cfg: set_key(cfg, key, value)
-
-
-# (id, edit of the small config, words the message must contain)
-BAD_CONFIGS = [
-    ("L-wrong-type", _set("relax.L", "four"), ["relax.L", "'four'", "integer"]),
-    ("L-negative", _set("relax.L", -4), ["relax.L", "-4", ">= 2"]),
-    ("L-not-integer", _set("relax.L", 4.5), ["relax.L", "4.5", "integer"]),
-    ("unknown-lattice", _set("relax.lattice", "kagome"), ["relax.lattice", "square, triangular"]),
-    ("filling-above-1", _set("relax.filling", 1.5), ["relax.filling", "1.5", "< 1"]),
-    ("filling-zero", _set("relax.filling", 0), ["relax.filling", "> 0"]),
-    ("dt-zero", _set("relax.dt", 0.0), ["relax.dt", "> 0"]),
-    ("dt-negative", _set("relax.dt", -0.1), ["relax.dt", "-0.1", "> 0"]),
-    ("dt-yaml-string", _set("relax.dt", "1e-3"), ["relax.dt", "number", "1.0e-3"]),
-    ("alpha-negative", _set("relax.alpha", -1.0), ["relax.alpha", "> 0"]),
-    ("kT-negative", _set("relax.kT", -0.5), ["relax.kT", ">= 0"]),
-    ("seed-boolean", _set("relax.seed", True), ["relax.seed", "integer"]),
-    ("unknown-method", _set("relax.method", "rk4"), ["relax.method", "midpoint, heun"]),
-    ("unknown-key-typo", _set("relax.n_step", 40), ["n_step", "relax", "did you mean 'n_steps'"]),
-    ("unknown-section", lambda c: {**c, "relx": {"L": 4}}, ["relx", "top level"]),
-    ("missing-required-key", _without("J"), ["missing required key relax.J"]),
-    ("section-not-a-mapping", lambda c: {"relax": [4, 4]}, ["relax", "mapping"]),
+S = f"systems.{SYSTEM}"
+# (id, config, words the message must contain); tests/test_config.py has many more
+BAD_THROUGH_SNAKEMAKE = [
+    ("L-wrong-type", tiny_config(**{"sample.L": "four"}), [f"{S}.sample.L", "integer"]),
+    ("L-negative", tiny_config(**{"simulate.L": -8}), [f"{S}.simulate.L", ">= 2"]),
+    ("filling-above-1", tiny_config(**{"model.filling": 1.5}), [f"{S}.model.filling", "< 1"]),
+    ("unknown-lattice", tiny_config(**{"model.lattice": "kagome"}), [f"{S}.model.lattice"]),
+    ("unknown-system", {**tiny_config(), "system": "kagome"}, ["system = 'kagome'"]),
     (
-        "steps-not-multiple",
-        _set("relax.n_steps", 45),
-        ["relax.n_steps", "45", "multiple of relax.save_every"],
-    ),
-    (
-        "no-electrons",
-        lambda c: set_key(set_key(c, "relax.L", 2), "relax.filling", 0.01),
-        ["relax.filling", "0 electrons"],
+        "missing-model-for-simulate",
+        tiny_config(**{"train.enabled": False}),
+        [f"{S}.simulate.model is missing"],
     ),
 ]
 
 
-# one of each kind goes through snakemake (about 2 s each); all go through validate_config
-THROUGH_SNAKEMAKE = {
-    "L-wrong-type",
-    "L-negative",
-    "unknown-lattice",
-    "filling-above-1",
-    "dt-zero",
-    "dt-yaml-string",
-    "unknown-key-typo",
-    "unknown-section",
-    "missing-required-key",
-    "section-not-a-mapping",
-    "steps-not-multiple",
-}
-
-
 @pytest.mark.parametrize(
-    ("edit", "words"), [b[1:] for b in BAD_CONFIGS], ids=[b[0] for b in BAD_CONFIGS]
+    ("cfg", "words"),
+    [b[1:] for b in BAD_THROUGH_SNAKEMAKE],
+    ids=[b[0] for b in BAD_THROUGH_SNAKEMAKE],
 )
-def test_validate_config_names_the_key(edit, words):
-    cfg = edit(small_config())
-    with pytest.raises(ConfigError) as err:
-        validate_config(cfg, SCHEMA)
-    msg = str(err.value)
-    assert msg.startswith("Invalid config")
-    for word in words:
-        assert word in msg, f"{word!r} not in the message: {msg}"
-    assert len(err.value.problems) == 1, msg  # one problem, one sentence
-
-
-@pytest.mark.parametrize(
-    ("edit", "words"),
-    [b[1:] for b in BAD_CONFIGS if b[0] in THROUGH_SNAKEMAKE],
-    ids=[b[0] for b in BAD_CONFIGS if b[0] in THROUGH_SNAKEMAKE],
-)
-def test_bad_config_stops_the_workflow_before_any_job(tmp_path, edit, words):
-    cfg = write_yaml(tmp_path / "bad.yaml", edit(small_config()))
+def test_bad_config_stops_the_workflow_before_any_job(tmp_path, cfg, words):
     workdir = tmp_path / "run"
-    res = snakemake(workdir, configfile=cfg, timeout=120)
+    res = snakemake(workdir, configfile=write_yaml(tmp_path / "bad.yaml", cfg), timeout=120)
     assert res.returncode != 0, res.output
     assert "Invalid config" in res.output, res.output
     for word in words:
         assert word in res.output, f"{word!r} not in the message:\n{res.output}"
-    assert "rule relax" not in res.output and "Job stats" not in res.output, res.output
+    assert "Job stats" not in res.output and "rule sample" not in res.output, res.output
     assert not (workdir / "results").exists()
 
 
-def test_validate_config_fills_defaults_and_orders_keys():
-    cfg = {"relax": {"filling": 0.5, "J": 1.0, "L": 4, "lattice": "square"}}
-    validate_config(cfg, SCHEMA)
-    schema = yaml.safe_load(SCHEMA.read_text())
-    props = schema["properties"]["relax"]["properties"]
-    assert list(cfg["relax"]) == list(props)  # every key present, in schema order
-    assert cfg["relax"]["n_steps"] == props["n_steps"]["default"]
+def test_bad_value_from_the_command_line_is_reported(tmp_path):
+    res = snakemake(
+        tmp_path,
+        "--dry-run",
+        "--configfile",
+        str(REPO / "config" / "config.yaml"),
+        "--config",
+        "scale=huge",
+    )
+    assert res.returncode != 0 and "scale = 'huge'" in res.output, res.output
 
 
-def test_validate_config_lists_every_problem():
-    cfg = small_config(L=-1, dt=0, lattice="hex")
-    with pytest.raises(ConfigError) as err:
-        validate_config(cfg, SCHEMA)
-    assert len(err.value.problems) == 3, str(err.value)
-    assert all(f"relax.{k}" in str(err.value) for k in ("L", "dt", "lattice"))
-
-
-def test_config_readme_documents_every_schema_key():
-    readme = (REPO / "config" / "README.md").read_text()
-    schema = yaml.safe_load(SCHEMA.read_text())
-    for section, sub in schema["properties"].items():
-        for key in sub.get("properties", {}):
-            assert f"`{section}.{key}`" in readme, f"{section}.{key} is not in config/README.md"
-
-
-def test_report_builds_and_contains_the_figure(finished_run, tmp_path):
+def test_report_builds_and_contains_every_figure(finished_run, tmp_path):
     workdir, cfg = finished_run
     report = tmp_path / "report.html"
     res = snakemake(workdir, "--report", str(report), configfile=cfg)
     assert res.returncode == 0, res.output
     html = report.read_text(errors="replace")
-    assert "final_texture.png" in html
-    png = (workdir / "results" / "relax" / "final_texture.png").read_bytes()
-    assert base64.b64encode(png).decode() in html  # the figure itself is embedded
-    assert "Final spin texture" in html  # the caption, rendered
-    assert "Relaxation" in html  # the category
+    figures = sorted((workdir / "results" / SYSTEM).rglob("figures/*.png"))
+    figures.append(workdir / "results" / SYSTEM / "validate" / "eq" / "parity.png")
+    assert len(figures) == 5
+    for png in figures:
+        assert base64.b64encode(png.read_bytes()).decode() in html, png  # embedded
+    for caption in ("Parity of the perpendicular", "Characteristic domain size", "Spin structure"):
+        assert caption in html, caption
+    assert SYSTEM in html  # the category

@@ -94,7 +94,10 @@ def final_outputs(system):
     out = [f"results/{system}/summary.json", *figure_paths(system).values()]
     out += [f"results/{system}/validate/{tag}/parity.png" for tag in tags]
     if cfg["featurize"]["enabled"]:
-        out += [p.replace("/data/", "/features/") for tag in tags for p in data_stores(system, tag)]
+        n = cfg["sample"]["chunks"]
+        out += [
+            f"results/{system}/features/{tag}/chunk{c}.zarr" for tag in tags for c in range(n)
+        ]
     return out
 
 
@@ -102,3 +105,16 @@ def systems_of_kind(kind):
     """Wildcard regex matching the configured systems of one kind (or nothing)."""
     names = [n for n, c in config["systems"].items() if c["kind"] == kind]
     return "|".join(names) if names else "(?!x)x"
+
+
+def validate_params(wildcards):
+    """Params of validate: the exact solver and reference settings; for driven systems
+    also the wall protocol of simulate and the velocity-fit start (the NEGF-LLG run)."""
+    sample_keys = ("solver", "L", "alpha", "dt", "every", "moments", "tol")
+    out = params_of("model", "sample", "validate", sample=sample_keys)(wildcards)
+    if out["kind"] == "driven":
+        wall = ("alpha", "dt", "kT_bath", "relax_steps", "precession")
+        out.update(
+            params_of("simulate", "analyze", simulate=wall, analyze=("t_min",))(wildcards)
+        )
+    return out

@@ -12,16 +12,7 @@ rule validate:
             labels={"system": "{system}", "figure": "parity {tag}"},
         ),
     params:
-        system=params_of(
-            "model",
-            "sample",
-            "validate",
-            "simulate",
-            "analyze",
-            sample=("solver", "L", "alpha", "dt", "every", "moments", "tol"),
-            simulate=("alpha", "dt", "kT_bath", "relax_steps", "precession"),
-            analyze=("t_min",),
-        ),
+        system=validate_params,
     log:
         "results/{system}/logs/validate/{tag}.log",
     benchmark:
