@@ -2,12 +2,18 @@
 # -> summary, for every selected system. See README.md, config/README.md and
 # ../shared/DESIGN.md. The systems are defined in config/<system>.yaml; config/config.yaml
 # (or --configfile / --config) selects them and overrides values.
+import importlib.util
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# mllg from the repository if the Snakemake environment does not have it installed
+if importlib.util.find_spec("mllg") is None:
+    sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 try:
     from mllg.config import (
@@ -20,8 +26,8 @@ try:
     from mllg.studies import system_tags
 except ImportError as err:
     raise WorkflowError(
-        f"cannot import mllg ({err}): run snakemake from the environment where mllg is "
-        "installed (`make setup`, then .venv/bin/snakemake)."
+        f"cannot import mllg ({err}): run snakemake from the environment where mllg and "
+        "its dependencies are installed (`make setup`, then .venv/bin/snakemake)."
     ) from None
 
 

@@ -1,10 +1,20 @@
-"""Shared set-up of the rule scripts: one BLAS thread per rule thread, logging to the log."""
+"""Shared set-up of the rule scripts: one BLAS thread per rule thread, logging to the log.
+
+Importing this module also makes ``mllg`` importable when the job's environment does not
+have it installed (``--sdm conda`` with ``envs/mllg.yaml``, which holds only the
+dependencies): the repository's ``src/`` (next to ``scripts/``) is put on ``sys.path``.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
+from pathlib import Path
+
+if importlib.util.find_spec("mllg") is None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 
 def setup(snakemake) -> logging.Logger:

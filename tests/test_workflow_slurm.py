@@ -1,9 +1,12 @@
 """The workflow through a real one-node SLURM cluster matches a local run.
 
-Starts munged, slurmctld and slurmd on this machine (:mod:`slurm_cluster`), runs a reduced
-relax (4x4 triangular, 40 steps) with ``--workflow-profile workflow/profiles/slurm``, checks
-that the jobs went through SLURM with the rule's resources (runtime, mem_mb, threads), and
-that every output equals a local run of the same config. The daemons are stopped by PID.
+Starts munged, slurmctld and slurmd on this machine (:mod:`slurm_cluster`), runs the
+reduced workflow of ``test_workflow.TINY`` (every stage of one system: sample, featurize,
+train, validate, simulate, analyze, figures, summary) with ``--workflow-profile
+workflow/profiles/slurm``, checks that every job went through SLURM with the rule's
+resources (runtime, mem_mb, threads), and that every output equals a local run of the
+same config (zarr stores: arrays, coordinates, attributes; JSON files: all values except
+wall-clock timings). The daemons are stopped by PID.
 
 Needs root and the Debian packages slurm-wlm and munge (``make setup``). Where they are
 missing the test is skipped with the reason, except under ``CI=true``, where it fails.
@@ -22,13 +25,13 @@ import pytest
 import xarray as xr
 import yaml
 from slurm_cluster import SlurmCluster, unavailable_reason
+from test_workflow import TINY, TINY_JOBS, without_timings
 
 from mllg.io import open_store
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "Snakefile"
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
-SMALL = {"L": 4, "n_steps": 40, "save_every": 10}
 # threads per job in both runs (--cores 2 caps local jobs; nothing caps SLURM jobs but this)
 MAX_THREADS = min(2, os.cpu_count() or 1)
 
@@ -71,6 +74,18 @@ def _scontrol_job(jobid: str, env: dict) -> dict[str, str]:
     return dict(tok.split("=", 1) for tok in out.split() if "=" in tok)
 
 
+def _stable(path: Path) -> xr.Dataset:
+    """A store, loaded, without the git commit of its provenance (others may commit
+    between the two runs)."""
+    ds = open_store(path).load()
+    prov = ds.attrs.get("provenance")
+    if isinstance(prov, str):
+        prov = json.loads(prov)
+    if isinstance(prov, dict):
+        ds.attrs["provenance"] = {k: v for k, v in prov.items() if k != "git_commit"}
+    return ds
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -81,14 +96,12 @@ def _pid_alive(pid: int) -> bool:
     return stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z"
 
 
-# snakemake's directory() marker file inside the zarr store
+# snakemake's directory() marker file inside the zarr stores
 @pytest.mark.filterwarnings("ignore:Object at .snakemake_timestamp")
-def test_relax_through_slurm_matches_local_run(tmp_path):
+def test_workflow_through_slurm_matches_local_run(tmp_path):
     _require_slurm()
-    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    cfg["relax"].update(SMALL)
-    configfile = tmp_path / "small.yaml"
-    configfile.write_text(yaml.safe_dump(cfg))
+    configfile = tmp_path / "tiny.yaml"
+    configfile.write_text(yaml.safe_dump(TINY))
 
     local = _snakemake(tmp_path / "local", configfile, "--max-threads", str(MAX_THREADS))
     assert local.returncode == 0, local.output
@@ -108,7 +121,7 @@ def test_relax_through_slurm_matches_local_run(tmp_path):
             "--max-threads",
             str(MAX_THREADS),
             env=cluster.env,
-            timeout=240,
+            timeout=420,
         )
         assert res.returncode == 0, res.output + "\n" + cluster.log_tail()
         submitted = re.findall(
@@ -116,7 +129,8 @@ def test_relax_through_slurm_matches_local_run(tmp_path):
         )
         blocks = _job_blocks(res.output)
         remote = {rule for rule, f in blocks.items() if "output" in f}  # `all` runs locally
-        assert {rule for _, rule in submitted} == remote == {"relax"}, res.output
+        assert {rule for _, rule in submitted} == remote == set(TINY_JOBS) - {"all"}, res.output
+        assert len(submitted) == sum(TINY_JOBS.values()) - 1, res.output
         for jobid, rule in submitted:
             job = _scontrol_job(jobid, cluster.env)
             assert job.get("JobState") == "COMPLETED" and job.get("ExitCode") == "0:0", job
@@ -140,17 +154,22 @@ def test_relax_through_slurm_matches_local_run(tmp_path):
         for rel in (p.relative_to(a) for p in a.rglob("*"))
         if rel.suffix in (".zarr", ".json") and not any(q.endswith(".zarr") for q in rel.parts[:-1])
     )
-    assert Path("relax/trajectory.zarr") in files and Path("relax/summary.json") in files
+    system = TINY["system"]
+    for must in ("summary.json", "simulate/eq/seed0.zarr", "data/eq/chunk1.zarr"):
+        assert Path(system, must) in files, must
     for rel in files:
         if rel.suffix == ".json":
-            assert json.loads((a / rel).read_text()) == json.loads((b / rel).read_text()), rel
+            want = without_timings(json.loads((a / rel).read_text()))
+            assert want == without_timings(json.loads((b / rel).read_text())), rel
         else:
-            xr.testing.assert_identical(open_store(a / rel).load(), open_store(b / rel).load())
-    local_files = {p.relative_to(a) for p in a.rglob("*") if "benchmarks" not in p.parts}
-    slurm_files = {p.relative_to(b) for p in b.rglob("*") if "benchmarks" not in p.parts}
+            xr.testing.assert_identical(_stable(a / rel), _stable(b / rel))
+    skip = ("benchmarks", "logs", "checkpoints")
+    local_files = {p.relative_to(a) for p in a.rglob("*") if not set(skip) & set(p.parts)}
+    slurm_files = {p.relative_to(b) for p in b.rglob("*") if not set(skip) & set(p.parts)}
     assert local_files == slurm_files
-    frames = open_store(b / "relax" / "trajectory.zarr").sizes["frame"]
-    assert frames == SMALL["n_steps"] // SMALL["save_every"] + 1
+    sim = TINY["systems"][system]["simulate"]
+    frames = open_store(b / system / "simulate" / "eq" / "seed0.zarr").sizes["frame"]
+    assert frames == sim["n_steps"] // sim["save_every"] + 1
 
 
 @pytest.mark.parametrize(("ci", "outcome"), [("true", "fail"), ("", "skip")])
