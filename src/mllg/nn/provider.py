@@ -79,6 +79,9 @@ class _FusedFeatures(torch.nn.Module):
         self.register_buffer("bond_idx", desc.bond_idx.clone())
         self.register_buffer("tri_idx", desc.tri_idx.clone())
         self.register_buffer("object_idx", desc.object_idx.clone())
+        self.shifts = (
+            _translation_plan(model.lattice, desc) if model.lattice.kind != "strip" else None
+        )
         first = model.net[0]
         w1 = first.weight.detach().double()  # (h1, n_in)
         b1 = first.bias.detach().double()
@@ -98,14 +101,23 @@ class _FusedFeatures(torch.nn.Module):
         if not self.bispectrum:
             if not isinstance(desc, PlainDescriptor):
                 raise TypeError(f"no fused path for descriptor {type(desc).__name__}.")
-            self.register_buffer("w1", w_desc.contiguous())
+            self.register_buffer("w1", self._expand(w_desc).contiguous())
             return
         self._build_bispectrum(desc, w_desc)
 
     # ------------------------------------------------------------------ construction
     def _build_bispectrum(self, desc: BispectrumDescriptor, w_desc: torch.Tensor) -> None:
         k = desc.n_objects
-        cols = {n: getattr(desc, f"cols_{n}").numpy() for n in desc.names}
+        cols_old = {n: getattr(desc, f"cols_{n}").numpy() for n in desc.names}
+        # Reorder the basis columns so that every irrep block (copy, partner) is contiguous:
+        # f^Gamma is then a view of c (no gather).
+        order = np.concatenate([cols_old[n].ravel() for n in desc.names])
+        cols, pos = {}, 0
+        for n in desc.names:
+            size = cols_old[n].size
+            cols[n] = np.arange(pos, pos + size).reshape(cols_old[n].shape)
+            pos += size
+        basis = desc.basis.numpy()[:, order]
         nontrivial = [n for n in desc.names if n != "A1"]
         # References R = (1, r^Gamma ...) as a linear map of c: R = c @ ref_map, R_0 = 1.
         ref_off: dict[str, int] = {"1": 0}
@@ -126,7 +138,7 @@ class _FusedFeatures(torch.nn.Module):
             groups[n].append((r1, r2, getattr(desc, name).numpy()))
         # Features of the fused block, in the order [c, c o c, B_n..., R3].
         blocks: list[tuple[str, int]] = [("c", k), ("c2", k)]
-        self._irrep_terms: list[tuple[str, int, int]] = []  # (irrep, d_n, width)
+        self._irrep_terms: list[tuple[str, int, int, int, int]] = []  # (irrep, d, w, at, C)
         term_offset: dict[tuple[str, int], int] = {}
         for n in nontrivial:
             width = sum(t.shape[0] for _, _, t in groups[n])
@@ -145,8 +157,8 @@ class _FusedFeatures(torch.nn.Module):
                 term_offset[(n, idx)] = off
                 off += t.shape[0]
             self.register_buffer(f"W_{n}", torch.as_tensor(w))
-            self.register_buffer(f"cols_{n}", torch.as_tensor(cols[n]))
-            self._irrep_terms.append((n, d_n, width))
+            start_n = int(cols[n][0, 0])
+            self._irrep_terms.append((n, d_n, width, start_n, cols[n].shape[0]))
             blocks.append((f"B_{n}", cols[n].shape[0] * width))
         ref_width = sum(getattr(desc, name).shape[0] for *_, name in desc._ref_terms)
         self.ref_width = ref_width
@@ -180,7 +192,7 @@ class _FusedFeatures(torch.nn.Module):
             for c in range(cols[n].shape[0]):
                 p[start["c2"] + cols[n][c], j] = 1.0
                 j += 1
-        widths = {n: w for n, _, w in self._irrep_terms}
+        widths = {n: w for n, _, w, _, _ in self._irrep_terms}
         counters = {n: 0 for n in nontrivial}
         for n, _, _, name in desc._copy_terms:
             idx = counters[n]
@@ -196,13 +208,15 @@ class _FusedFeatures(torch.nn.Module):
             j += 1
         if j != desc.n_features:
             raise RuntimeError(f"fused bispectrum covers {j} of {desc.n_features} features.")
-        self.register_buffer("basis", desc.basis.clone())
+        self.register_buffer("basis", self._expand(torch.as_tensor(basis)))
         self.register_buffer("ref_map", torch.as_tensor(ref_map))
         self.register_buffer("w1", (torch.as_tensor(p) @ w_desc).contiguous())
 
     # ------------------------------------------------------------------ evaluation
     def object_values(self, spins: torch.Tensor) -> torch.Tensor:
         """Bond variables and chiralities of every site, (F, N, K) (as the descriptor)."""
+        if self.shifts is not None:
+            return self._object_values_periodic(spins)
         f, n = spins.shape[0], self.n_sites
         pad = torch.cat([spins, spins.new_zeros(f, 1, 3)], dim=1)
         parts = []
@@ -217,6 +231,46 @@ class _FusedFeatures(torch.nn.Module):
         vals = torch.cat([vals, vals.new_zeros(f, 1, vals.shape[-1])], dim=1)
         return vals.reshape(f, (n + 1) * self.n_shapes)[:, self.object_idx]
 
+    def _expand(self, rows: torch.Tensor) -> torch.Tensor:
+        """Map a matrix acting on object values (K rows) to the periodic layout.
+
+        On periodic lattices :meth:`object_values` returns the per-shape fields at every
+        anchor offset, ``u[(a, s)] = B_s(i + a)`` (A x S columns); object k is
+        ``u[(a_k, s_k)]``, so ``v @ X = u @ (E @ X)`` with the 0/1 matrix E.
+        """
+        plan = self.shifts
+        if plan is None:
+            return rows
+        anchors = plan.anchors
+        e = torch.zeros(len(anchors) * len(plan.shapes), len(plan.objects), dtype=rows.dtype)
+        for k, (shape, a) in enumerate(plan.objects):
+            e[anchors.index(a) * len(plan.shapes) + shape, k] = 1.0
+        return e @ rows
+
+    def _object_values_periodic(self, spins: torch.Tensor) -> torch.Tensor:
+        """Periodic lattices: translations are rolls of the (Ly, Lx) grid (no gathers).
+
+        Returns the shape fields at every anchor offset, (F, N, A * S) (see ``_expand``).
+        """
+        plan = self.shifts
+        f = spins.shape[0]
+        grid = spins.reshape(f, plan.Ly, plan.Lx, 3)
+
+        def shifted(g: torch.Tensor, d: tuple[int, int]) -> torch.Tensor:
+            # shifted(g, d)[y, x] = g[y + dy, x + dx]
+            return torch.roll(g, shifts=(-d[1], -d[0]), dims=(1, 2)) if d != (0, 0) else g
+
+        fields = []
+        for shape in plan.shapes:
+            if len(shape) == 1:
+                fields.append((grid * shifted(grid, shape[0])).sum(-1))
+            else:
+                cr = torch.linalg.cross(shifted(grid, shape[0]), shifted(grid, shape[1]), dim=-1)
+                fields.append((grid * cr).sum(-1))
+        stack = torch.stack(fields, dim=-1)  # (F, Ly, Lx, S)
+        vals = torch.cat([shifted(stack, a) for a in plan.anchors], dim=-1)
+        return vals.reshape(f, self.n_sites, vals.shape[-1])
+
     def forward(self, spins: torch.Tensor) -> torch.Tensor:
         v = self.object_values(spins)
         if not self.bispectrum:
@@ -226,9 +280,9 @@ class _FusedFeatures(torch.nn.Module):
         r = torch.cat([torch.ones_like(r[..., :1]), r[..., 1:]], dim=-1)  # R_0 = 1
         rr = (r[..., :, None] * r[..., None, :]).flatten(-2)  # (F, N, D^2)
         feats = [c, c * c]
-        for n, d_n, width in self._irrep_terms:
+        for n, d_n, width, at, copies in self._irrep_terms:
             m = (rr @ getattr(self, f"W_{n}")).unflatten(-1, (d_n, width))  # (F,N,d,w)
-            f_n = c[..., getattr(self, f"cols_{n}")]  # (F, N, C, d)
+            f_n = c[..., at : at + copies * d_n].unflatten(-1, (copies, d_n))  # view
             b = f_n[..., 0, None] * m[..., None, 0, :]
             for a in range(1, d_n):
                 b = b + f_n[..., a, None] * m[..., None, a, :]
@@ -237,6 +291,62 @@ class _FusedFeatures(torch.nn.Module):
             m = (rr @ self.W_ref).unflatten(-1, (self.d_ref, self.ref_width))
             feats.append((r[..., :, None] * m).sum(-2))
         return torch.cat(feats, dim=-1) @ self.w1 + self.site_bias
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Translation plan of a periodic descriptor: shape offsets and object anchors."""
+
+    Lx: int
+    Ly: int
+    shapes: list  # per shape: tuple of partner offsets (dx, dy) relative to the anchor
+    objects: list  # per object: (shape index, anchor offset (dx, dy) from the centre)
+
+    @property
+    def anchors(self) -> list:
+        """Distinct anchor offsets, in order of first appearance."""
+        return list(dict.fromkeys(a for _, a in self.objects))
+
+
+def _translation_plan(lattice, desc: BondDescriptor) -> _Plan:
+    """Recover shape offsets and object anchors from the descriptor's index tensors.
+
+    Checked for every site: the partner and anchor indices of site i are those of site 0
+    translated by the coordinates of i (periodic lattices are translation invariant).
+    """
+    xy = lattice.coords
+    bond = desc.bond_idx.numpy()
+    tri = desc.tri_idx.numpy()
+    obj = desc.object_idx.numpy()
+    n_shapes = len(desc.shapes)
+
+    def offset(j: int) -> tuple[int, int]:
+        return int(xy[j, 0]), int(xy[j, 1])
+
+    def moved(d: tuple[int, int]) -> NDArray:
+        return lattice.index(xy[:, 0] + d[0], xy[:, 1] + d[1])
+
+    shapes: list = []
+    for s in range(bond.shape[1]):
+        d = offset(bond[0, s])
+        if not np.array_equal(bond[:, s], moved(d)):
+            raise RuntimeError("bond index tensor is not translation invariant.")
+        shapes.append((d,))
+    for s in range(tri.shape[1]):
+        ds = (offset(tri[0, s, 0]), offset(tri[0, s, 1]))
+        if not all(np.array_equal(tri[:, s, v], moved(ds[v])) for v in range(2)):
+            raise RuntimeError("triangle index tensor is not translation invariant.")
+        shapes.append(ds)
+    if len(shapes) != n_shapes:
+        raise RuntimeError("descriptor shapes do not match its index tensors.")
+    objects = []
+    for k in range(obj.shape[1]):
+        site, shape = divmod(int(obj[0, k]), n_shapes)
+        a = offset(site)
+        if not np.array_equal(obj[:, k], moved(a) * n_shapes + shape):
+            raise RuntimeError("object index tensor is not translation invariant.")
+        objects.append((shape, a))
+    return _Plan(lattice.Lx, lattice.Ly, shapes, objects)
 
 
 class _FastEnergy(torch.nn.Module):
