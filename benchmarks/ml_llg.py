@@ -1,0 +1,270 @@
+"""ML-LLG production engine: cost per LLG step, throughput, memory and the GEMM floor.
+
+Run (one run, everything back to back; writes nothing but stdout)::
+
+    .venv/bin/python benchmarks/ml_llg.py            # full (~10-20 min on 2 loaded cores)
+    .venv/bin/python benchmarks/ml_llg.py --quick    # smaller sizes, no KPM/ED
+
+Tables (random weights: timing does not depend on trained values):
+
+(a) time per LLG step (semi-implicit midpoint = 2 field evaluations + integrator) of
+    ML (float32, fused provider) vs KPM and ED on the double-exchange square lattice
+    (t = 1, J = 6, f = 0.485, kT = 0.05 as in RESULTS_kpm.md) at 24x24 (ED feasible) and
+    48x48 (KPM; ED there is ~170 s per evaluation and is not run);
+(b) ML throughput in spin-steps/s (N x steps / s, full Langevin LLG step) from 32x32 to
+    256x256, 1 and 2 torch threads, square and triangular lattices;
+(c) peak resident memory of a 256x256 run (fresh subprocess, ``ru_maxrss``);
+(d) where the time goes at 128x128 (1 thread): descriptor (+ first layer) forward, rest
+    of the network forward, backward, NumPy<->torch conversions, integrator; and the
+    field evaluation against its floor = network matmul FLOPs / measured GEMM rate;
+(e) torch.compile vs eager at 128x128.
+
+Models: ``default`` = ``ModelConfig()`` (bispectrum r_c = 2 with degree-3 terms, SiLU
+64-64); ``compact`` = bispectrum ``triples=False`` (degree <= 2), SiLU 32-32.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from mllg.dynamics import LLG
+from mllg.lattice import make_lattice
+from mllg.nn.model import BPModel, ModelConfig
+from mllg.nn.provider import MLFieldProvider
+from mllg.textures import random_spins
+
+QUICK = "--quick" in sys.argv
+CONFIGS = {
+    "default": ModelConfig(),
+    "compact": ModelConfig(descriptor={"triples": False}, hidden=(32, 32)),
+}
+LLG_KW = dict(alpha=0.5, dt=0.05, kT=0.01, seed=0)
+
+
+def model(kind: str, L: int, name: str) -> BPModel:
+    torch.manual_seed(0)
+    return BPModel(make_lattice(kind, L), CONFIGS[name])
+
+
+def step_time(provider, n: int, steps: int) -> float:
+    """Median seconds per full LLG step (after one warm-up step)."""
+    llg = LLG(provider, **LLG_KW)
+    s = random_spins(n, 1)
+    s = llg.step(s)
+    ts = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        s = llg.step(s)
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts))
+
+
+def net_flops(m: BPModel) -> int:
+    """Matmul FLOPs per site of one field evaluation: forward + input-gradient backward."""
+    dims = [m.net[0].in_features] + [
+        layer.out_features for layer in m.net if hasattr(layer, "out_features")
+    ]
+    fwd = sum(2 * a * b for a, b in zip(dims[:-1], dims[1:], strict=True))
+    return 2 * fwd
+
+
+def gemm_rate(threads: int, n: int = 16384, k: int = 256, h: int = 64) -> float:
+    """float32 GEMM rate (FLOP/s) of (n x k) @ (k x h), the shape of a first layer."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, k), torch.randn(k, h)
+    a @ b
+    reps = 20
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n * k * h * reps / (time.perf_counter() - t0)
+
+
+def header() -> None:
+    print("# ML-LLG benchmark")
+    print(
+        f"host: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__}, numpy {np.__version__}"
+    )
+    print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
+
+
+def table_a() -> None:
+    from mllg.electrons.base import Ensemble
+    from mllg.electrons.ed import ExactDiagonalization
+    from mllg.electrons.kpm import KernelPolynomial, KPMAccuracyWarning
+    from mllg.hamiltonian import SdHamiltonian
+
+    torch.set_num_threads(1)
+    print("\n## (a) seconds per LLG step, square double exchange, 1 thread, back to back")
+    print(
+        "| L | ML default | ML compact | KPM | ED | KPM/ML default | KPM/ML compact "
+        "| ED/ML default |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for L, with_ed in ((24, True), (48, False)):
+        lat = make_lattice("square", L)
+        ham = SdHamiltonian(lat, J=6.0)
+        ens = Ensemble.canonical(0.485, 0.05)
+        ml = {n: step_time(MLFieldProvider(model("square", L, n)), lat.N, 5) for n in CONFIGS}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", KPMAccuracyWarning)
+            kpm = KernelPolynomial(ham, ens)
+            t_kpm = step_time(kpm, lat.N, 1)
+        t_ed = step_time(ExactDiagonalization(ham, ens), lat.N, 1) if with_ed else float("nan")
+        print(
+            f"| {L} | {ml['default']:.4f} | {ml['compact']:.4f} | {t_kpm:.2f} | "
+            f"{t_ed:.2f} | {t_kpm / ml['default']:.0f} | {t_kpm / ml['compact']:.0f} | "
+            f"{t_ed / ml['default']:.0f} |",
+            flush=True,
+        )
+
+
+def table_b() -> None:
+    sizes = (32, 64, 128) if QUICK else (32, 64, 128, 256)
+    print("\n## (b) ML throughput, spin-steps/s (full Langevin midpoint step, float32)")
+    print("| lattice | model | threads | " + " | ".join(f"{L}x{L}" for L in sizes) + " |")
+    print("|---|---|---|" + "---|" * len(sizes))
+    for kind in ("square", "triangular"):
+        for name in CONFIGS:
+            for threads in (1, 2):
+                torch.set_num_threads(threads)
+                row = []
+                for L in sizes:
+                    n = L * L
+                    steps = max(3, min(20, int(2e5 / n)))
+                    t = step_time(MLFieldProvider(model(kind, L, name)), n, steps)
+                    row.append(f"{n / t:.3g}")
+                print(f"| {kind} | {name} | {threads} | " + " | ".join(row) + " |", flush=True)
+
+
+def table_c() -> None:
+    L = 128 if QUICK else 256
+    print(f"\n## (c) peak resident memory, {L}x{L}, 3 LLG steps (fresh process)")
+    print("| lattice | model | peak RSS (GB) | baseline after imports (GB) |")
+    print("|---|---|---|---|")
+    for kind in ("square", "triangular"):
+        for name in CONFIGS:
+            out = (
+                subprocess.run(
+                    [sys.executable, __file__, "--child-memory", kind, str(L), name],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                .stdout.strip()
+                .splitlines()[-1]
+            )
+            res = json.loads(out)
+            print(f"| {kind} | {name} | {res['peak_gb']:.2f} | {res['base_gb']:.2f} |", flush=True)
+
+
+def child_memory(kind: str, L: int, name: str) -> None:
+    torch.set_num_threads(2)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    step_time(MLFieldProvider(model(kind, L, name)), L * L, 2)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    print(json.dumps({"peak_gb": peak, "base_gb": base}))
+
+
+def table_d() -> None:
+    L = 64 if QUICK else 128
+    print(f"\n## (d) where the time goes, {L}x{L} triangular, 1 thread, ms per field evaluation")
+    rates = {t: gemm_rate(t) for t in (1, 2)}
+    print(
+        f"float32 GEMM rate (16384x256 @ 256x64): 1 thread {rates[1] / 1e9:.1f} GFLOP/s, "
+        f"2 threads {rates[2] / 1e9:.1f} GFLOP/s"
+    )
+    torch.set_num_threads(1)
+    print(
+        "| model | features | descriptor+layer 1 fwd | rest of net fwd | backward | "
+        "numpy<->torch | eval total | integrator per step | floor | eval/floor |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name in CONFIGS:
+        m = model("triangular", L, name)
+        p = MLFieldProvider(m)
+        s = random_spins(m.lattice.N, 2)
+        p(s)
+        reps = 5
+        st = torch.as_tensor(s, dtype=torch.float32)[None]
+        with torch.no_grad():
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                z = p.net.first(st)
+            t_desc = (time.perf_counter() - t0) / reps
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                p.net.rest(z)
+            t_rest = (time.perf_counter() - t0) / reps
+        p.timings = dict.fromkeys(p.timings, 0.0)
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            p(s)
+        t_eval = (time.perf_counter() - t0) / reps
+        tm = {k: v / reps for k, v in p.timings.items()}
+        t_step = step_time(p, m.lattice.N, reps)
+        t_int = t_step - 2 * t_eval
+        floor = net_flops(m) * m.lattice.N / rates[1]
+        print(
+            f"| {name} | {m.descriptor.n_features} | {1e3 * t_desc:.1f} | {1e3 * t_rest:.1f} | "
+            f"{1e3 * tm['backward']:.1f} | {1e3 * (tm['to_torch'] + tm['to_numpy']):.2f} | "
+            f"{1e3 * t_eval:.1f} | {1e3 * t_int:.1f} | {1e3 * floor:.2f} | "
+            f"{t_eval / floor:.0f} |",
+            flush=True,
+        )
+        print(f"  (network matmul FLOPs per site and evaluation: {net_flops(m)})")
+
+
+def table_e() -> None:
+    L = 64 if QUICK else 128
+    print(f"\n## (e) torch.compile, {L}x{L} triangular, 1 thread, ms per field evaluation")
+    print("| model | eager | compiled | speed-up | compile time (s) |")
+    print("|---|---|---|---|---|")
+    torch.set_num_threads(1)
+    for name in CONFIGS:
+        m = model("triangular", L, name)
+        s = random_spins(m.lattice.N, 3)
+        res = {}
+        for comp in (False, True):
+            p = MLFieldProvider(m, compile=comp)
+            t0 = time.perf_counter()
+            p(s)
+            first = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            for _ in range(5):
+                p(s)
+            res[comp] = ((time.perf_counter() - t0) / 5, first)
+        print(
+            f"| {name} | {1e3 * res[False][0]:.1f} | {1e3 * res[True][0]:.1f} | "
+            f"{res[False][0] / res[True][0]:.2f} | {res[True][1]:.0f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    if "--child-memory" in sys.argv:
+        i = sys.argv.index("--child-memory")
+        child_memory(sys.argv[i + 1], int(sys.argv[i + 2]), sys.argv[i + 3])
+        raise SystemExit(0)
+    header()
+    parts = {"--a": table_a, "--b": table_b, "--c": table_c, "--d": table_d, "--e": table_e}
+    chosen = [fn for flag, fn in parts.items() if flag in sys.argv]
+    for fn in chosen or (
+        [table_b, table_c, table_d] if QUICK else [table_a, table_b, table_c, table_d, table_e]
+    ):
+        fn()
+    print(
+        f"\nuptime at the end: "
+        f"{subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}"
+    )
