@@ -107,12 +107,31 @@ def thermal_wall_configurations(
     noise of temperature ``kT_spin`` (:class:`mllg.dynamics.LLG`, midpoint integrator,
     ``p = precession``, default +1). The solver's bias is restored afterwards.
     Cost: ``2 n n_steps`` field evaluations.
+
+    Parameters
+    ----------
+    solver : NEGF field provider (its lattice is a strip).
+    voltages : biases V (units of t/e) of the runs, used in turn.
+    n : number of configurations, ``>= 1``.
+    rng : generator or seed of the start walls and of the Langevin noise.
+    kT_spin : temperature of the spin bath (units of t), ``>= 0``.
+    n_steps : LLG steps per configuration, ``>= 1``.
+    alpha, dt : Gilbert damping and time step (units of 1/t).
+    K : easy-axis anisotropy along z (units of t).
+    precession : sign p of the precession term (+1: driven-wall convention).
+    **wall_kwargs : ``width``, ``centre``, ``noise`` of the start walls.
+
+    Returns
+    -------
+    spins : (n, N, 3) final configurations; bias : (n,) bias of each run.
     """
     if n < 1:
         raise ValueError(f"number of thermal configurations n={n} must be >= 1.")
     if not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
         raise ValueError(f"thermal_steps={n_steps!r} must be an integer >= 1.")
     voltages = [float(v) for v in voltages]
+    if not voltages:
+        raise ValueError("voltages must hold at least one bias value.")
     rng = np.random.default_rng(rng)
     starts = wall_configurations(solver.hamiltonian.lattice, n, rng, **wall_kwargs)
     seeds = rng.integers(0, 2**63, size=n)
