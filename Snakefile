@@ -21,9 +21,9 @@ try:
         deep_merge,
         load_system_files,
         selected_systems,
+        system_tags,
         validate_config,
     )
-    from mllg.studies import system_tags
 except ImportError as err:
     raise WorkflowError(
         f"cannot import mllg ({err}): run snakemake from the environment where mllg and "

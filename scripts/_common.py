@@ -17,6 +17,10 @@ if importlib.util.find_spec("mllg") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 
+#: Rules that run torch (the others skip its import, ~1 s per job).
+TORCH_RULES = ("featurize", "train", "validate", "simulate")
+
+
 def setup(snakemake) -> logging.Logger:
     """Point stdout/stderr and logging at the rule's log file; cap BLAS/torch threads.
 
@@ -34,7 +38,8 @@ def setup(snakemake) -> logging.Logger:
     log = open(snakemake.log[0], "a", buffering=1)  # noqa: SIM115 - lives for the job
     sys.stdout = sys.stderr = log
     logging.basicConfig(stream=log, level=logging.INFO, force=True)
-    import torch
+    if snakemake.rule in TORCH_RULES:
+        import torch
 
-    torch.set_num_threads(int(snakemake.threads))
+        torch.set_num_threads(int(snakemake.threads))
     return logging.getLogger(f"mllg.{snakemake.rule}")

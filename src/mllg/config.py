@@ -27,12 +27,16 @@ from typing import Any
 import yaml
 
 __all__ = [
+    "EQ_TAG",
     "ConfigError",
     "deep_merge",
     "load_schema",
     "load_system_files",
     "selected_systems",
+    "system_tags",
+    "tag_voltage",
     "validate_config",
+    "voltage_tag",
 ]
 
 
@@ -195,6 +199,38 @@ def _with_defaults(validator_class: type) -> type:
         yield from validate_properties(validator, properties, instance, schema)
 
     return validators.extend(validator_class, {"properties": set_defaults})
+
+
+#: Tag of the single data set of an equilibrium system (driven systems: one per voltage).
+EQ_TAG = "eq"
+
+
+def voltage_tag(voltage: float) -> str:
+    """Path tag of a bias voltage, e.g. ``V+0.200``.
+
+    Parameters
+    ----------
+    voltage : float
+        Bias V in units of t/e.
+
+    Returns
+    -------
+    str
+        The tag (sign and three decimals).
+    """
+    return f"V{float(voltage):+.3f}"
+
+
+def tag_voltage(tag: str) -> float | None:
+    """Inverse of :func:`voltage_tag`; ``None`` for :data:`EQ_TAG`."""
+    return None if tag == EQ_TAG else float(tag[1:])
+
+
+def system_tags(system: Mapping[str, Any]) -> list[str]:
+    """Data-set tags of a system: one per voltage (driven) or ``["eq"]`` (equilibrium)."""
+    if system["kind"] == "driven":
+        return [voltage_tag(v) for v in system["sample"]["voltages"]]
+    return [EQ_TAG]
 
 
 # -- cross-key checks -------------------------------------------------------------------

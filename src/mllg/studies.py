@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from mllg import textures
 from mllg.analysis.structure import weight_fraction
+from mllg.config import EQ_TAG, system_tags, tag_voltage, voltage_tag  # noqa: F401 (re-exported)
 from mllg.dynamics import LLG
 from mllg.electrons import Ensemble, ExactDiagonalization
 from mllg.hamiltonian import SdHamiltonian
@@ -112,9 +113,6 @@ def relax(
 # unpack the ``snakemake`` object. Units: t1 = 1 sets the energy, hbar = gamma = 1.
 # ======================================================================================
 
-#: Tag of the single data set of an equilibrium system (driven systems: one per voltage).
-EQ_TAG = "eq"
-
 #: Ordering wavevectors (high-symmetry point) and reference texture of each order.
 ORDER_POINTS = {"tetrahedral": "M", "120": "K", "neel": "M", "ferro_af": "M"}
 ORDER_TEXTURES = {
@@ -126,34 +124,6 @@ ORDER_TEXTURES = {
 
 #: Keys of timing results (differ between otherwise identical runs).
 TIMING_KEYS = ("train_time_s", "time_per_field_exact_s", "time_per_field_ml_s", "speed_ratio")
-
-
-def voltage_tag(voltage: float) -> str:
-    """Path tag of a bias voltage, e.g. ``V+0.200``.
-
-    Parameters
-    ----------
-    voltage : float
-        Bias V in units of t/e.
-
-    Returns
-    -------
-    str
-        The tag (sign and three decimals).
-    """
-    return f"V{float(voltage):+.3f}"
-
-
-def tag_voltage(tag: str) -> float | None:
-    """Inverse of :func:`voltage_tag`; ``None`` for :data:`EQ_TAG`."""
-    return None if tag == EQ_TAG else float(tag[1:])
-
-
-def system_tags(system: Mapping[str, Any]) -> list[str]:
-    """Data-set tags of a system: one per voltage (driven) or ``["eq"]`` (equilibrium)."""
-    if system["kind"] == "driven":
-        return [voltage_tag(v) for v in system["sample"]["voltages"]]
-    return [EQ_TAG]
 
 
 def _json(path: str | Path, data: Mapping[str, Any]) -> None:
