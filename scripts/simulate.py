@@ -16,5 +16,6 @@ info = simulate(
     list(snakemake.input.models),  # noqa: F821
     snakemake.output.trajectory,  # noqa: F821
     relax_model_dirs=list(snakemake.input.relax_models) or None,  # noqa: F821
+    base_model_dirs=list(snakemake.input.base_models) or None,  # noqa: F821
 )
 log.info("run: %s", info)

@@ -14,5 +14,6 @@ metrics = validate(
     snakemake.wildcards.tag,  # noqa: F821
     list(snakemake.input.models),  # noqa: F821
     Path(snakemake.output.metrics).parent,  # noqa: F821
+    base_model_dirs=list(snakemake.input.base_models) or None,  # noqa: F821
 )
 log.info("metrics: %s", metrics)

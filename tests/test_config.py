@@ -149,6 +149,11 @@ BAD = [
         ["with scale = paper", f"{TET}.simulate.L", ">= 2"],
     ),
     (
+        "nonequilibrium-without-V0",
+        tweak(f"{DW}.sample.voltages", [0.2, 0.4]),
+        [f"{DW}.train.target = 'nonequilibrium'", "V = 0"],
+    ),
+    (
         "section-not-a-mapping",
         tweak(f"{TET}.train", [1, 2]),
         [f"{TET}.train", "a mapping"],

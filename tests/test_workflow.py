@@ -396,3 +396,60 @@ def test_report_builds_and_contains_every_figure(finished_run, tmp_path):
     for caption in ("Parity of the perpendicular", "Characteristic domain size", "Spin structure"):
         assert caption in html, caption
     assert SYSTEM in html  # the category
+
+
+def test_driven_stages_without_snakemake(tmp_path):
+    """The driven pipeline functions of mllg.studies on a tiny chain: data at V keep the
+    V = 0 fields of the same spins, the V != 0 model learns h(V) - h(0), and validate and
+    simulate use the V = 0 model plus that one (train.target = nonequilibrium)."""
+    import copy
+
+    from mllg import studies
+    from mllg.config import deep_merge, load_system_files, validate_config
+
+    over = {
+        "system": "driven_domain_wall",
+        "systems": {
+            "driven_domain_wall": {
+                "sample": {"L": 8, "chunks": 1, "voltages": [0.0, 0.4], "configs": 3},
+                "train": {"hidden": [4], "max_epochs": 1, "lead_columns": 1},
+                "validate": {"frames": 2, "speed_L": 8, "repeats": 1, "llg_steps": 6},
+                "simulate": {"L": 8, "n_steps": 6, "save_every": 2, "relax_steps": 2},
+                "analyze": {"t_min": 0.0},
+            }
+        },
+    }
+    cfg = validate_config(deep_merge(load_system_files(REPO / "config"), over), SCHEMA)
+    system = copy.deepcopy(cfg["systems"]["driven_domain_wall"])
+    assert system["train"]["target"] == "nonequilibrium"
+    models = {}
+    for tag in ("V+0.000", "V+0.400"):
+        store = tmp_path / tag / "data.zarr"
+        studies.sample(system, tag, 0, store)
+        ds = open_store(store)
+        assert ds.attrs["bias"] == studies.tag_voltage(tag) and ds.sizes["frame"] == 3
+        data = studies.training_data(system, [store])
+        if tag == "V+0.000":
+            assert "fields_eq" not in ds
+            np.testing.assert_array_equal(data.fields, ds["fields"].values)
+        else:
+            diff = ds["fields"].values - ds["fields_eq"].values
+            assert np.abs(diff).max() > 1e-4  # the bias changes the field
+            np.testing.assert_allclose(data.fields, diff)
+        metrics = studies.train_model(system, [store], 0, tmp_path / tag / "train")
+        assert np.isfinite(metrics["perp_rel_rmse"])
+        models[tag] = [tmp_path / tag / "train" / "model"]
+    base = models["V+0.000"]
+    val = studies.validate(system, "V+0.400", models["V+0.400"], tmp_path / "val", base)
+    assert "noneq_perp_rel_rmse" in val and val["negf_llg_velocity"] > 0  # moves with e-
+    traj = tmp_path / "sim.zarr"
+    studies.simulate(system, "V+0.400", 0, models["V+0.400"], traj, base, base)
+    ds = open_store(traj)
+    assert ds.attrs["bias"] == 0.4 and ds.attrs["precession"] == 1
+    assert ds.sizes["frame"] == 4
+    # the simulated field is the sum of the two models (plus the classical anisotropy)
+    lat = studies.system_lattice(system, 8)
+    s0 = ds["spins"].isel(frame=-1).values
+    want = sum(studies._provider(m, None, lat)(s0) for m in (base, models["V+0.400"]))
+    want += studies._classical(system["model"]).fields(s0)  # easy axis K, in the dynamics
+    np.testing.assert_allclose(ds["fields"].isel(frame=-1).values, want, atol=1e-10)

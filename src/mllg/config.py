@@ -305,6 +305,14 @@ def _check_system(name: str, cfg: Mapping[str, Any]) -> Iterator[str]:
             f"{key}.train.potential = {train['potential']!r}: a driven system needs "
             "'generalized' (the NEGF field is not a gradient)."
         )
+    if train["target"] == "nonequilibrium":
+        if not driven:
+            yield f"{key}.train.target = 'nonequilibrium' needs a driven system."
+        elif 0.0 not in [float(v) for v in sample["voltages"]]:
+            yield (
+                f"{key}.train.target = 'nonequilibrium' needs V = 0 in {key}.sample.voltages "
+                f"= {sample['voltages']} (its model gives the equilibrium field)."
+            )
     order = analyze["order"]
     need, period = ORDER_LATTICE[order]
     if need != lattice:

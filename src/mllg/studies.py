@@ -247,14 +247,30 @@ def sample(system: Mapping[str, Any], tag: str, chunk: int, out: str | Path) -> 
     seed = int(s["seed"]) + int(chunk)
     attrs = {"chunk": int(chunk), "data_tag": tag}
     if system["kind"] == "driven":
+        from mllg.io import make_dataset, write_dataset
         from mllg.negf_sampling import sample_negf
 
         v = tag_voltage(tag)
         solver = exact_solver(system, s["L"], bias=v)
         prov = {"model": system["model"], "sample": s, "chunk": chunk, "tag": tag}
-        sample_negf(
-            solver, [v], int(s["configs"]), seed=seed, path=out, config=prov, noise=s["wall_noise"]
+        # every configuration at V and, for V != 0, also at V = 0 (``fields_eq``), so that
+        # a model of the nonequilibrium part h(V) - h(0) can be trained (train.target)
+        volts = [v] if v == 0.0 else [0.0, v]
+        ds = sample_negf(
+            solver, volts, int(s["configs"]), seed=seed, config=prov, noise=s["wall_noise"]
         )
+        k = len(volts)
+        attrs = {**ds.attrs, **attrs, "bias": v}
+        for key in ("voltages", "n_configs"):
+            attrs.pop(key, None)
+        arrays = {
+            "spins": ds["spins"].values[k - 1 :: k],
+            "fields": ds["fields"].values[k - 1 :: k],
+            "quad_error": ds["quad_error"].values[k - 1 :: k],
+        }
+        if k == 2:
+            arrays["fields_eq"] = ds["fields"].values[0::k]
+        write_dataset(out, make_dataset(solver.hamiltonian.lattice, attrs, **arrays))
         return Path(out)
     solver = exact_solver(system, s["L"])
     lat = solver.hamiltonian.lattice
@@ -366,8 +382,43 @@ def train_model(
         seed=int(seed),
         threads=int(os.environ.get("OMP_NUM_THREADS", "1") or 1),
     )
-    _, metrics = train([str(p) for p in data], cfg, out_dir)
+    _, metrics = train(training_data(system, data), cfg, out_dir)
     return metrics
+
+
+def training_data(system: Mapping[str, Any], data: list[str | Path]) -> Any:
+    """The training set of a data set: the stores, or for ``train.target =
+    nonequilibrium`` (driven systems, V != 0) the nonequilibrium part of the field,
+    ``h(V) - h(0)`` of the same spins (``fields - fields_eq``).
+
+    Returns
+    -------
+    mllg.nn.FieldData
+        Spins and target fields (no energies for driven data).
+    """
+    from mllg.nn import FieldData, load_field_data
+
+    fd = load_field_data([str(p) for p in data])
+    if system["train"].get("target") != "nonequilibrium":
+        return fd
+    if not all("fields_eq" in open_store(p).data_vars for p in data):
+        return fd  # V = 0: the equilibrium field itself
+    eq = [open_store(p)["fields_eq"].transpose("frame", "site", "vec").values for p in data]
+    return FieldData(fd.lattice, fd.spins, fd.fields - np.concatenate(eq), None, fd.attrs)
+
+
+class SumProvider:
+    """Field provider summing several providers: ``h = sum_k h_k(S)`` (units of t).
+
+    Used for driven systems with ``train.target = nonequilibrium``: the V = 0 model
+    (equilibrium field) plus the model of the nonequilibrium part at V.
+    """
+
+    def __init__(self, providers: list[Any]) -> None:
+        self.providers = list(providers)
+
+    def __call__(self, spins: NDArray) -> NDArray[np.float64]:
+        return np.sum([np.asarray(p(spins), dtype=float) for p in self.providers], axis=0)
 
 
 def _load_models(model_dirs: list[str | Path], lattice: Lattice) -> list:
@@ -380,6 +431,16 @@ def _ml_provider(models: list) -> Any:
     from mllg.nn import Committee, MLFieldProvider
 
     return MLFieldProvider(models[0]) if len(models) == 1 else Committee(models)
+
+
+def _provider(
+    model_dirs: list[str | Path], base_model_dirs: list[str | Path] | None, lattice: Lattice
+) -> Any:
+    """ML field provider of the models (committee mean), plus the base models if any."""
+    own = _ml_provider(_load_models(model_dirs, lattice))
+    if not base_model_dirs:
+        return own
+    return SumProvider([_ml_provider(_load_models(base_model_dirs, lattice)), own])
 
 
 def _time_per_call(fun, spins: NDArray, repeats: int) -> float:
@@ -445,7 +506,7 @@ def validate(
     tag: str,
     model_dirs: list[str | Path],
     out_dir: str | Path,
-    relax_model_dirs: list[str | Path] | None = None,
+    base_model_dirs: list[str | Path] | None = None,
 ) -> dict[str, Any]:
     """ML against the exact solver on unseen states, speed ratio, short LLG comparison.
 
@@ -460,6 +521,10 @@ def validate(
       solver); driven, a direct NEGF-LLG run of the simulate protocol (relaxed wall,
       then the bias) giving the reference wall velocity.
 
+    With ``base_model_dirs`` (driven, ``train.target = nonequilibrium``) the ML field is
+    the V = 0 model plus the model of the nonequilibrium part; the metrics are those of
+    the sum, and ``noneq_*`` those of the nonequilibrium part alone.
+
     Writes ``metrics.json`` and ``parity.png`` in ``out_dir``.
 
     Returns
@@ -470,6 +535,7 @@ def validate(
     from mllg.analysis.domain_wall import wall_velocity
     from mllg.negf_sampling import sample_negf
     from mllg.nn import evaluate
+    from mllg.nn.training import field_metrics, parity_plot
     from mllg.sampling import sample_llg
 
     out_dir = Path(out_dir)
@@ -480,8 +546,15 @@ def validate(
     exact = exact_solver(system, s["L"], bias=bias)
     lat = exact.hamiltonian.lattice
     models = _load_models(model_dirs, lat)
+    base = _load_models(base_model_dirs, lat) if base_model_dirs else []
+    fields_eq = None
     if system["kind"] == "driven":
-        ref = sample_negf(exact, [bias], int(v["frames"]), seed=int(v["seed"]))
+        volts = [bias] if not base else [0.0, bias]
+        both = sample_negf(exact, volts, int(v["frames"]), seed=int(v["seed"]))
+        k = len(volts)
+        ref = both.isel(frame=slice(k - 1, None, k))
+        if base:
+            fields_eq = both["fields"].values[0::k]
     else:
         tmp = out_dir / "reference.zarr"
         import shutil
@@ -507,7 +580,23 @@ def validate(
     energy = ref["energy"].values if "energy" in ref.data_vars else None
     cl = _classical(system["model"])
     metrics: dict[str, Any] = {"data_tag": tag, "n_models": len(models)}
-    metrics.update(evaluate(models[0], spins, fields, energy, out_dir=out_dir))
+    if base:
+        delta = models[0].predict(spins)["fields"]
+        pred = base[0].predict(spins)["fields"] + delta
+        metrics.update(field_metrics(spins, pred, fields))
+        metrics["n_frames_eval"] = int(spins.shape[0])
+        noneq = field_metrics(spins, delta, fields - fields_eq)
+        metrics.update({f"noneq_{k}": noneq[k] for k in ("perp_rel_rmse", "perp_r2")})
+        parity_plot(
+            spins,
+            pred,
+            fields,
+            out_dir / "parity.png",
+            f"rel. RMSE {metrics['perp_rel_rmse']:.3%}, nonequilibrium part "
+            f"{metrics['noneq_perp_rel_rmse']:.1%}",
+        )
+    else:
+        metrics.update(evaluate(models[0], spins, fields, energy, out_dir=out_dir))
     if len(models) > 1:
         from mllg.nn import Committee
 
@@ -521,7 +610,7 @@ def validate(
         if system["kind"] != "driven"
         else _wall_probe(big)
     )
-    ml_big = _ml_provider(_load_models(model_dirs[:1], big))
+    ml_big = _provider(model_dirs[:1], (base_model_dirs or [])[:1], big)
     t_exact = _time_per_call(big_exact, probe, int(v["repeats"]))
     t_ml = _time_per_call(ml_big, probe, int(v["repeats"]))
     metrics.update(
@@ -580,6 +669,7 @@ def simulate(
     model_dirs: list[str | Path],
     out: str | Path,
     relax_model_dirs: list[str | Path] | None = None,
+    base_model_dirs: list[str | Path] | None = None,
 ) -> dict[str, Any]:
     """ML-LLG production run on the large lattice (resumable trajectory store).
 
@@ -588,7 +678,9 @@ def simulate(
     ``relax_steps`` with the V = 0 model (``relax_model_dirs``; alpha 0.5), then driven
     with the model of the bias of ``tag``. The sign of the precession term is
     ``simulate.precession`` (+1 conserves spin for driven systems). Frames every
-    ``save_every`` steps: spins, fields (ML), time, step (``mllg.runs.run_llg``).
+    ``save_every`` steps: spins, fields (ML), time, step (``mllg.runs.run_llg``). With
+    ``base_model_dirs`` the field is the base (V = 0) model plus the run's model of the
+    nonequilibrium part (``train.target = nonequilibrium``).
 
     Returns
     -------
@@ -599,7 +691,7 @@ def simulate(
 
     sim = system["simulate"]
     lat = system_lattice(system, sim["L"])
-    provider = _ml_provider(_load_models(model_dirs, lat))
+    provider = _provider(model_dirs, base_model_dirs, lat)
     cl = _classical(system["model"])
     if system["kind"] == "driven":
         spins = domain_wall(lat, width=2.0)

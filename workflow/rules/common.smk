@@ -67,6 +67,14 @@ def relax_model_dirs(system):
     return model_dirs(system, "V+0.000")
 
 
+def base_model_dirs(system, tag):
+    """Models of V = 0 that the models of a bias add to (train.target = nonequilibrium)."""
+    cfg = system_cfg(system)
+    if cfg["train"]["target"] != "nonequilibrium" or tag == "V+0.000":
+        return []
+    return model_dirs(system, "V+0.000")
+
+
 def trajectories(system, tag):
     return [
         f"results/{system}/simulate/{tag}/seed{k}.zarr"

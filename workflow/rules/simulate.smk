@@ -2,6 +2,7 @@ rule simulate:
     """ML-LLG production run, one job per seed (and per voltage for driven systems)."""
     input:
         models=lambda wc: model_dirs(wc.system, wc.tag),
+        base_models=lambda wc: base_model_dirs(wc.system, wc.tag),
         relax_models=lambda wc: relax_model_dirs(wc.system),
     output:
         trajectory=directory("results/{system}/simulate/{tag}/seed{seed}.zarr"),

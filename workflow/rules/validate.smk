@@ -2,6 +2,7 @@ rule validate:
     """ML vs the exact solver on unseen states; speed ratio; short LLG comparison."""
     input:
         models=lambda wc: model_dirs(wc.system, wc.tag),
+        base_models=lambda wc: base_model_dirs(wc.system, wc.tag),
     output:
         metrics="results/{system}/validate/{tag}/metrics.json",
         parity=report(
