@@ -17,7 +17,9 @@ Tables (random weights: timing does not depend on trained values):
 (d) where the time goes at 128x128 (1 thread): descriptor (+ first layer) forward, rest
     of the network forward, backward, NumPy<->torch conversions, integrator; and the
     field evaluation against its floor = network matmul FLOPs / measured GEMM rate;
-(e) torch.compile vs eager at 128x128.
+(e) torch.compile vs eager at 128x128;
+(f) ML-LLG vs ED-LLG quenches on 6x6 (a linear BP model fitted to ED fields): energy
+    relaxation and final S(q) compared within the seed-to-seed error (``--f``).
 
 Models: ``default`` = ``ModelConfig()`` (bispectrum r_c = 2 with degree-3 terms, SiLU
 64-64); ``compact`` = bispectrum ``triples=False`` (degree <= 2), SiLU 32-32.
@@ -252,13 +254,111 @@ def table_e() -> None:
         )
 
 
+def fitted_linear_model(lat, ed, n_train: int = 16, seed: int = 11):
+    """Linear BP model (pair couplings within r_c = 3.5) fitted to ED perpendicular fields.
+
+    ``eps_i = sum_k c_k G_ik`` with the plain descriptor, realised exactly by a ReLU network
+    (``relu(x) - relu(-x) = x``); c from linear least squares on ``n_train`` random states.
+    """
+    from mllg.textures import random_spins as rs
+
+    desc = {"kind": "plain", "r_cut": 3.5, "bond_cut": 0.0, "chirality": False}
+    probe = BPModel(lat, ModelConfig(descriptor=desc))
+    k = probe.descriptor.n_features
+    rng = np.random.default_rng(seed)
+    s = np.stack([rs(lat.N, rng) for _ in range(n_train)])
+    h = np.stack([ed(x) for x in s])
+    st = torch.as_tensor(s).requires_grad_(True)
+    g = probe.descriptor(st).sum(1)
+    basis = np.stack(
+        [-torch.autograd.grad(g[:, j].sum(), st, retain_graph=True)[0].numpy() for j in range(k)]
+    )
+
+    def perp(v, spins):
+        return v - np.sum(v * spins, -1, keepdims=True) * spins
+
+    coef = np.linalg.lstsq(perp(basis, s[None]).reshape(k, -1).T, perp(h, s).ravel(), rcond=None)[0]
+    m = BPModel(lat, ModelConfig(descriptor=desc, hidden=(2 * k,), activation="relu"))
+    eye = torch.eye(k, dtype=torch.float64)
+    c = torch.as_tensor(coef)
+    with torch.no_grad():
+        m.net[0].weight.copy_(torch.cat([eye, -eye]))
+        m.net[0].bias.zero_()
+        m.net[2].weight.copy_(torch.cat([c, -c])[None])
+        m.net[2].bias.zero_()
+    s_test = rs(lat.N, rng)
+    err = perp(MLFieldProvider(m)(s_test) - ed(s_test), s_test)
+    rel = float(np.sqrt((err**2).mean() / (perp(ed(s_test), s_test) ** 2).mean()))
+    return m, rel
+
+
+def table_f() -> None:
+    """ML-LLG vs ED-LLG quenches: energy relaxation and S(q) across seeds."""
+    from mllg.analysis.structure import structure_factor
+    from mllg.electrons.base import Ensemble
+    from mllg.electrons.ed import ExactDiagonalization
+    from mllg.hamiltonian import SdHamiltonian
+
+    torch.set_num_threads(1)
+    lat = make_lattice("triangular", 6)
+    ed = ExactDiagonalization(SdHamiltonian(lat, J=0.5), Ensemble.canonical(0.25, kT=0.2))
+    m, rel = fitted_linear_model(lat, ed)
+    ml = MLFieldProvider(m)
+    n_seeds, n_steps, every = (4, 200, 50) if QUICK else (8, 600, 100)
+    kw = dict(alpha=0.3, dt=0.1, kT=0.002)
+    print(
+        "\n## (f) ML-LLG vs ED-LLG quench, 6x6 triangular s-d (J = 0.5, f = 1/4, electron "
+        f"kT = 0.2), bath kT = {kw['kT']}, alpha = {kw['alpha']}, dt = {kw['dt']}, "
+        f"{n_seeds} seeds (independent random initial states and noise)"
+    )
+    print(f"linear BP model fitted to ED fields of 16 random states: test perp rel-RMSE {rel:.3f}")
+    res = {}
+    for name, prov in (("ml", ml), ("ed", ed)):
+        e_runs, sq_runs = [], []
+        for seed in range(n_seeds):
+            llg = LLG(prov, seed=100 + seed, **kw)
+            s0 = random_spins(lat.N, 200 + seed)
+            frames = [f.spins for f in llg.run(s0, n_steps, every=every, energy=False)]
+            e_runs.append([ed.energy(x) / lat.N for x in frames])  # ED energy of every frame
+            sq_runs.append(structure_factor(lat, np.stack(frames)))
+        res[name] = (np.array(e_runs), np.array(sq_runs))
+    t = np.arange(0, n_steps + 1, every) * kw["dt"]
+    print("| t | E/N ML-LLG (ED energy) | E/N ED-LLG | difference / combined stderr |")
+    print("|---|---|---|---|")
+    for j, tj in enumerate(t):
+        a, b = res["ml"][0][:, j], res["ed"][0][:, j]
+        se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+        print(
+            f"| {tj:.0f} | {a.mean():.5f} +- {a.std(ddof=1) / np.sqrt(len(a)):.5f} | "
+            f"{b.mean():.5f} +- {b.std(ddof=1) / np.sqrt(len(b)):.5f} | "
+            f"{(a.mean() - b.mean()) / se:+.2f} |"
+        )
+    sa, sb = res["ml"][1][:, -1], res["ed"][1][:, -1]
+    se = np.sqrt(sa.var(0, ddof=1) / len(sa) + sb.var(0, ddof=1) / len(sb))
+    z = (sa.mean(0) - sb.mean(0)) / np.where(se > 0, se, np.inf)
+    peak = int(np.argmax(sb.mean(0)))
+    print(
+        f"final S(q): peak of ED-LLG at q index {peak}, S = {sb.mean(0)[peak]:.2f} +- "
+        f"{np.sqrt(sb.var(0, ddof=1)[peak] / len(sb)):.2f}; ML-LLG {sa.mean(0)[peak]:.2f} +- "
+        f"{np.sqrt(sa.var(0, ddof=1)[peak] / len(sa)):.2f}; over all q: "
+        f"max |z| = {np.abs(z).max():.2f}, rms z = {np.sqrt((z**2).mean()):.2f} (z = diff / se)"
+    )
+
+
 if __name__ == "__main__":
     if "--child-memory" in sys.argv:
         i = sys.argv.index("--child-memory")
         child_memory(sys.argv[i + 1], int(sys.argv[i + 2]), sys.argv[i + 3])
         raise SystemExit(0)
     header()
-    parts = {"--a": table_a, "--b": table_b, "--c": table_c, "--d": table_d, "--e": table_e}
+    parts = {
+        "--a": table_a,
+        "--b": table_b,
+        "--c": table_c,
+        "--d": table_d,
+        "--e": table_e,
+        "--f": table_f,
+    }
     chosen = [fn for flag, fn in parts.items() if flag in sys.argv]
     for fn in chosen or (
         [table_b, table_c, table_d] if QUICK else [table_a, table_b, table_c, table_d, table_e]
