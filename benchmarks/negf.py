@@ -46,10 +46,10 @@ import time
 
 import numpy as np
 
-from mllg.analysis.domain_wall import domain_wall, fit_domain_wall, wall_velocity
-from mllg.dynamics import LLG, ClassicalTerms
+from mllg.analysis.domain_wall import domain_wall
 from mllg.electrons.negf import strip_negf
 from mllg.lattice import Lattice
+from mllg.negf_sampling import driven_wall_runs
 
 # Physical system of the domain-wall runs (units of t1 = 1).
 SYSTEM = dict(J=3.0, mu=-3.0, kT=0.0, t_lead=2.0, t_coupling=2.0)
@@ -119,64 +119,42 @@ def dw(
 ) -> dict:
     """Relax a wall at V = 0, then run NEGF-LLG at every V; print the velocity table.
 
-    Returns (and writes to ``out`` as JSON if given) the setup and, per V, the times,
-    wall centres X(t), widths, azimuths, velocity and its standard error.
+    Uses :func:`mllg.negf_sampling.driven_wall_runs`; writes its result (without the
+    relaxed spins) to ``out`` as JSON if given and returns it.
     """
-    lat = Lattice("strip", lx, w, periodic_y=False)
-    cl = ClassicalTerms(K=K_EASY)
-    neg = strip_negf(lx, w, tol=1e-5, **SYSTEM)
     t0 = time.perf_counter()
-    s = domain_wall(lat, width=2.0)
-    relax = LLG(neg, alpha=0.5, dt=dt, classical=cl, precession=precession)
-    for fr in relax.run(s, relax_steps, every=max(1, relax_steps), energy=False):
-        s = fr.spins
-    fit0 = fit_domain_wall(s, lat)
+    neg = strip_negf(lx, w, tol=1e-5, **SYSTEM)
+    res = driven_wall_runs(
+        neg, voltages, n_steps=steps, every=max(1, steps // 20), alpha=alpha, dt=dt,
+        K=K_EASY, relax_steps=relax_steps, relax_alpha=0.5, precession=precession,
+    )  # fmt: skip
     print(
         f"# NEGF-LLG wall, {lx} x {w}, {SYSTEM}, K={K_EASY}, alpha={alpha}, dt={dt}, "
         f"precession={precession:+d}, {steps} steps; relaxed at V=0 ({relax_steps} steps, "
-        f"alpha=0.5): X={fit0.position:.4f}, width={fit0.width:.3f}, rms={fit0.rms:.1e} "
-        f"({time.perf_counter() - t0:.0f} s); {machine()}"
+        f"alpha=0.5): X={res['relaxed_position']:.4f}, width={res['relaxed_width']:.3f}; "
+        f"total {time.perf_counter() - t0:.0f} s; {machine()}"
     )
     print(
         "| V | v = dX/dt (sites/t) | stderr | v/V | X(end) - X(0) | dphi/dt (1/t) "
         "| width | max quad err | s/step |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    every = max(1, steps // 20)
-    result: dict = {
-        "Lx": lx, "W": w, **SYSTEM, "K": K_EASY, "alpha": alpha, "dt": dt,
-        "precession": precession, "steps": steps, "relaxed_width": fit0.width, "runs": [],
-    }  # fmt: skip
-    for v in voltages:
-        neg.bias = v
-        llg = LLG(neg, alpha=alpha, dt=dt, classical=cl, precession=precession)
-        t, x, phi, width, qerr = [], [], [], [], []
-        t1 = time.perf_counter()
-        for fr in llg.run(s, steps, every=every, energy=False):
-            f = fit_domain_wall(fr.spins, lat)
-            t.append(fr.time)
-            x.append(f.position)
-            phi.append(f.phi)
-            width.append(f.width)
-            qerr.append(sum(neg.last_error.values()))
-        per_step = (time.perf_counter() - t1) / steps
-        t_arr = np.array(t)
-        vel, err = wall_velocity(t_arr, x, t_min=0.25 * t_arr[-1])
-        dphi = np.polyfit(t_arr, np.unwrap(phi), 1)[0]
-        ratio = f"{vel / v:+.4f}" if v else "-"
+    for r in res["runs"]:
+        v, x, t = r["bias"], r["position"], np.array(r["time"])
+        dphi = np.polyfit(t, r["phi"], 1)[0]
+        ratio = f"{r['velocity'] / v:+.4f}" if v else "-"
         print(
-            f"| {v:+.2f} | {vel:+.5f} | {err:.1e} | {ratio} | {x[-1] - x[0]:+.3f} | "
-            f"{dphi:+.5f} | {np.mean(width):.3f} | {max(qerr):.1e} | {per_step:.3f} |",
+            f"| {v:+.2f} | {r['velocity']:+.5f} | {r['velocity_err']:.1e} | {ratio} | "
+            f"{x[-1] - x[0]:+.3f} | {dphi:+.5f} | {np.mean(r['width']):.3f} | "
+            f"{r['max_quad_error']:.1e} | {r['seconds'] / steps:.3f} |",
             flush=True,
         )
-        result["runs"].append(
-            {"V": v, "velocity": vel, "stderr": err, "time": t, "X": x, "width": width,
-             "phi": phi, "seconds_per_step": per_step}
-        )  # fmt: skip
+    res.pop("relaxed_spins")
+    res |= {"Lx": lx, "W": w, **SYSTEM}
     if out:
         with open(out, "w") as fh:
-            json.dump(result, fh, indent=1)
-    return result
+            json.dump(res, fh, indent=1)
+    return res
 
 
 def sample(

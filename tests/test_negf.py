@@ -375,6 +375,29 @@ def test_negf_llg_wall_moves_under_bias_only():
     assert abs(shift[0.4] / (2 * shift[0.2]) - 1) < 0.03
 
 
+def test_driven_wall_runs_direction_and_structure():
+    """Library NEGF-LLG driver on a 16-site chain: no motion at V = 0, motion along the
+    electron flow (+x for V > 0) with precession = +1, odd in V; the opposite direction
+    with the design default precession = -1; bias restored; bad settings rejected.
+    """
+    from mllg.negf_sampling import driven_wall_runs
+
+    neg = strip_negf(16, 1, J=3.0, mu=-3.0, t_lead=2.0, t_coupling=2.0, tol=1e-6, bias=0.1)
+    kw = dict(n_steps=20, every=5, relax_steps=20)
+    res = driven_wall_runs(neg, [0.0, 0.4, -0.4], **kw)
+    v = {r["bias"]: r["velocity"] for r in res["runs"]}
+    assert neg.bias == 0.1 and res["precession"] == 1
+    assert abs(v[0.0]) < 1e-8 and v[0.4] > 0.01
+    np.testing.assert_allclose(v[-0.4], -v[0.4], rtol=1e-3)
+    run = res["runs"][1]
+    assert len(run["time"]) == len(run["position"]) == 5 and run["max_quad_error"] < 1e-6
+    assert run["velocity_err"] < 0.01 * abs(run["velocity"])
+    back = driven_wall_runs(neg, [0.4], precession=-1, **kw)["runs"][0]["velocity"]
+    np.testing.assert_allclose(back, -v[0.4], rtol=0.05)
+    with pytest.raises(ValueError, match=r"every=30 must be an integer in \[1, n_steps // 2\]"):
+        driven_wall_runs(neg, [0.1], n_steps=20, every=30)
+
+
 def test_total_spin_torque_equals_landauer_spin_current():
     """Bias sign and normalisation of the window term against Kwant's transmission.
 
