@@ -25,6 +25,9 @@ error estimate of the fields, contour plus window, units of t), ``origin`` and
 ``thermal_bias`` (frame), and the solver attributes (``solver = "negf"``, lead
 parameters ``leads``, ``t_lead``, ``t_coupling``, ``mu``, ``kT``, ``W``); the per-frame
 bias replaces the scalar ``bias`` attribute.
+
+:func:`driven_wall_runs` is the direct NEGF-LLG driver of a wall (relax at V = 0, run at
+every V, fitted X(t) and velocities) for the domain-wall study and the benchmarks.
 """
 
 from __future__ import annotations
