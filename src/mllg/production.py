@@ -38,6 +38,7 @@ import argparse
 import hashlib
 import json
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -337,6 +338,18 @@ def run_quench(
         "provenance": provenance(identity),
     }
     before = _n_steps_done(out)
+    if before:
+        stored = open_store(out).attrs
+        if stored.get("threads") not in (None, store_attrs["threads"]) or stored.get(
+            "provider"
+        ) not in (None, store_attrs["provider"]):
+            warnings.warn(
+                f"resuming {out} with threads/provider {store_attrs['threads']}/"
+                f"{store_attrs['provider']} instead of {stored.get('threads')}/"
+                f"{stored.get('provider')}: the continuation is statistically equivalent but "
+                "not bitwise equal to an uninterrupted run.",
+                stacklevel=2,
+            )
     t0 = time.perf_counter()
     run_llg(
         llg,
