@@ -53,6 +53,8 @@ VARIANTS = {
     "plain_r3": (dict(kind="plain", r_cut=3.0, inner_r_cut=3.0), (64, 64)),
     "plain_r3_small": (dict(kind="plain", r_cut=3.0, inner_r_cut=2.0), (32, 32)),
     "plain_r4_wide": (dict(kind="plain", r_cut=4.0, inner_r_cut=2.0), (128, 128)),
+    "plain_r4_deep": (dict(kind="plain", r_cut=4.0, inner_r_cut=2.0), (128, 128, 128)),
+    "plain_r5i3": (dict(kind="plain", r_cut=5.0, inner_r_cut=3.0), (64, 64)),
     "bisp_r4": (dict(kind="bispectrum", r_cut=4.0, inner_r_cut=2.0, triples=False), (64, 64)),
     "bisp3_r4": (dict(kind="bispectrum", r_cut=4.0, inner_r_cut=2.0, triples=True), (64, 64)),
     "bisp_r3": (dict(kind="bispectrum", r_cut=3.0, inner_r_cut=3.0, triples=False), (64, 64)),
@@ -100,6 +102,48 @@ def get_data(args) -> tuple[FieldData, np.ndarray, dict]:
     return data, origin, info
 
 
+def relabel_grand_canonical(data: FieldData, args, info: dict) -> tuple[FieldData, dict]:
+    """Same spins, labels in the grand canonical ensemble at fixed ``mu`` (and ``kT_el``).
+
+    ``mu`` is the median over the frames of the canonical chemical potential, so the mean
+    filling stays close to the target. A BP energy (a sum of local terms) is grand
+    canonical by construction: at fixed N_e the chemical potential of a finite lattice
+    depends on the whole configuration, which makes canonical fields non-local.
+    """
+    kind, L, J, filling, _ = SYSTEMS[args.system]
+    lat = data.lattice
+    path = args.out / f"data_{args.system}_kT{args.kT_el}_n{args.n_perturbed}_gc.npz"
+    if path.exists():
+        z = np.load(path)
+        return FieldData(lat, z["spins"], z["fields"], z["energy"]), json.loads(str(z["info"]))
+    t0 = time.perf_counter()
+    can = ExactDiagonalization(SdHamiltonian(lat, J=J), Ensemble.canonical(filling, args.kT_el))
+    mus = np.array([float(np.ravel(can.solve(s).mu)[0]) for s in data.spins[::5]])
+    mu = float(np.median(mus))
+    gc = ExactDiagonalization(SdHamiltonian(lat, J=J), Ensemble.grand_canonical(mu, args.kT_el))
+    res = [gc.solve(s) for s in data.spins]
+    fields = np.stack([r.fields for r in res])
+    energy = np.array([float(np.ravel(r.energy)[0]) for r in res])
+    dens = np.array([r.density.sum() / (2 * lat.N) for r in res])
+    info = dict(info)
+    info.update(
+        ensemble="grand canonical",
+        mu=mu,
+        mu_canonical_spread=float(mus.std()),
+        filling_mean=float(dens.mean()),
+        filling_std=float(dens.std()),
+        relabel_time_s=time.perf_counter() - t0,
+    )
+    np.savez(
+        path,
+        spins=data.spins,
+        fields=fields,
+        energy=energy,
+        info=json.dumps(info),
+    )
+    return FieldData(lat, data.spins, fields, energy), info
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--system", choices=list(SYSTEMS), default="tetra")
@@ -118,11 +162,16 @@ def main() -> None:
     p.add_argument("--max-train", type=int, default=0, help="use at most this many train frames")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tag", default="")
+    p.add_argument(
+        "--grand-canonical", action="store_true", help="relabel at fixed mu (see docstring)"
+    )
     p.add_argument("--out", type=Path, default=Path("results/benchmarks/descriptors_recipe"))
     args = p.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     data, origin, info = get_data(args)
+    if args.grand_canonical:
+        data, info = relabel_grand_canonical(data, args, info)
     print("data:", json.dumps(info), flush=True)
     _, _, test = split_frames(data.n_frames, 0.1, 0.1, args.seed)
     if args.max_train:
