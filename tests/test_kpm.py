@@ -249,29 +249,39 @@ def test_reference_late_frame_default_settings(reference):
     assert r.energy[0] == pytest.approx(ed.energy[0], abs=1e-3)
     assert r.density.sum() == pytest.approx(873, abs=1e-6)
     assert r.mu[0] == pytest.approx(ed.mu[0], abs=1e-3)
+    # d=8 on this frame: ~20% error concentrated on a few sites; the stratified check
+    # (sites of largest probed |h_perp|) must see it and warn (random sites miss it).
+    coarse = KernelPolynomial(ham, ens, distance=8)
+    with pytest.warns(KPMAccuracyWarning, match="perpendicular fields"):
+        rc = coarse.solve(s)
+    err = rel_perp(rc.fields, ed.fields, s)
+    assert err > 0.05
+    assert 0.5 * err < coarse.info["probing_error_rel"] < 2 * err
 
 
 @pytest.mark.slow
 def test_reference_snapshots_default_settings(reference):
-    """The other three 30x30 snapshots (0, 2, 3) at the defaults vs ED at kT=0.05.
+    """Snapshots 2 and 3 of the 30x30 reference (2 has the largest error) at the defaults
+    vs ED at kT=0.05.
 
+    The in-solve estimate scatters by up to ~2x around the true error (16 check sites,
+    benchmarks/RESULTS_kpm.md (f)); at the defaults (true error ~5e-3) it may touch the 1%
+    warning threshold, so here it is only bounded by 2%.
     Against the stored ED fields at kT=0.003 (another temperature) KPM must deviate only
     as much as ED at kT=0.05 does (the temperature effect, up to ~12% on snapshot 3)."""
     lat = make_lattice("square", 30)
     ham = SdHamiltonian(lat, J=6.0)
     ens = Ensemble.canonical(873 / 1800, 0.05)
-    frames = [0, 2, 3]
+    frames = [2, 3]
     spins = reference["spins"][frames]
     ed = ExactDiagonalization(ham, ens).solve(spins)
     solver = KernelPolynomial(ham, ens)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", KPMAccuracyWarning)
-        r = solver.solve(spins)
-    for f in range(3):
-        assert rel_perp(r.fields[f], ed.fields[f], spins[f]) < 1e-2
     stored = reference["fields_ed_T0p003"][frames]
-    for f in range(3):
-        err_kpm = rel_perp(r.fields[f], stored[f], spins[f])
+    for f in range(len(frames)):
+        r = quiet(solver, spins[f])
+        assert rel_perp(r.fields, ed.fields[f], spins[f]) < 1e-2
+        assert solver.info["probing_error_rel"] < 2e-2
+        err_kpm = rel_perp(r.fields, stored[f], spins[f])
         err_ed = rel_perp(ed.fields[f], stored[f], spins[f])
         assert abs(err_kpm - err_ed) < 1e-2
 
