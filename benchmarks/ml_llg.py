@@ -399,6 +399,7 @@ if __name__ == "__main__":
         "--d": table_d,
         "--e": table_e,
         "--f": table_f,
+        "--bcpu": table_b_cpu,
     }
     chosen = [fn for flag, fn in parts.items() if flag in sys.argv]
     for fn in chosen or (
