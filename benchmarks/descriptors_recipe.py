@@ -64,7 +64,8 @@ VARIANTS = {
 def get_data(args) -> tuple[FieldData, np.ndarray, dict]:
     kind, L, J, filling, ordered = SYSTEMS[args.system]
     lat = make_lattice(kind, L, L)
-    path = args.out / f"data_{args.system}_kT{args.kT_el}_n{args.n_perturbed}.npz"
+    spins_kT = args.kT_el if args.spins_kT is None else args.spins_kT
+    path = args.out / f"data_{args.system}_kT{spins_kT}_n{args.n_perturbed}.npz"
     if path.exists():
         z = np.load(path)
         info = json.loads(str(z["info"]))
@@ -128,6 +129,7 @@ def relabel_grand_canonical(data: FieldData, args, info: dict) -> tuple[FieldDat
     info = dict(info)
     info.update(
         ensemble="grand canonical",
+        kT_el=args.kT_el,
         mu=mu,
         mu_canonical_spread=float(mus.std()),
         filling_mean=float(dens.mean()),
@@ -162,6 +164,12 @@ def main() -> None:
     p.add_argument("--max-train", type=int, default=0, help="use at most this many train frames")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tag", default="")
+    p.add_argument(
+        "--spins-kT",
+        type=float,
+        default=None,
+        help="with --grand-canonical: relabel the cached frames sampled at this kT_el",
+    )
     p.add_argument(
         "--grand-canonical", action="store_true", help="relabel at fixed mu (see docstring)"
     )
