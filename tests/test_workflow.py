@@ -387,6 +387,7 @@ def test_report_builds_and_contains_every_figure(finished_run, tmp_path):
     report = tmp_path / "report.html"
     res = snakemake(workdir, "--report", str(report), configfile=cfg)
     assert res.returncode == 0, res.output
+    assert "ERROR/" not in res.output and "WARNING/" not in res.output, res.output  # RST
     html = report.read_text(errors="replace")
     figures = sorted((workdir / "results" / SYSTEM).rglob("figures/*.png"))
     figures.append(workdir / "results" / SYSTEM / "validate" / "eq" / "parity.png")
