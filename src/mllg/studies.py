@@ -931,7 +931,7 @@ def figures(
                 [r["velocity_negf"] for r in rows],
             )
         plot_series(
-            vv, outputs["velocity"], "bias V (t/e)", "wall velocity v (sites t)", name, "o-"
+            vv, outputs["velocity"], "bias V (t/e)", "wall velocity v (sites per 1/t)", name, "o-"
         )
     else:
         plot_structure_factor(
