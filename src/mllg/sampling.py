@@ -68,6 +68,7 @@ def sample_llg(
     classical: ClassicalTerms | None = None,
     attrs: Mapping[str, Any] | None = None,
     config: Mapping[str, Any] | None = None,
+    precession: int = -1,
 ) -> Path:
     """Run Langevin LLG and write frames (spins, fields, energy, time, step) to zarr.
 
@@ -87,6 +88,8 @@ def sample_llg(
     method : LLG integrator (see :class:`mllg.dynamics.LLG`).
     classical : optional classical energy terms.
     attrs : extra attributes; ``config`` goes into the provenance hash.
+    precession : sign ``p`` of the precession term ``p S x h`` (see :class:`mllg.dynamics.LLG`;
+        ``+1`` for the driven domain wall).
 
     Returns
     -------
@@ -98,7 +101,16 @@ def sample_llg(
         raise ValueError(f"spins must have shape ({lattice.N}, 3), got {spins.shape}.")
     if n_steps < 0 or every < 1:
         raise ValueError(f"need n_steps >= 0 and every >= 1, got {n_steps} and {every}.")
-    llg = LLG(provider, alpha=alpha, dt=dt, kT=kT, method=method, classical=classical, seed=seed)
+    llg = LLG(
+        provider,
+        alpha=alpha,
+        dt=dt,
+        kT=kT,
+        method=method,
+        classical=classical,
+        seed=seed,
+        precession=precession,
+    )
     meta = {
         **provider_attrs(provider),
         "llg_alpha": float(alpha),
@@ -107,11 +119,19 @@ def sample_llg(
         "llg_method": method,
         "llg_seed": -1 if seed is None else int(seed),
         "llg_every": int(every),
+        "llg_precession": int(precession),
         **dict(attrs or {}),
         "provenance": provenance(
             {
                 **dict(config or {}),
-                "_sampling": {"alpha": alpha, "dt": dt, "kT": kT, "seed": seed, "every": every},
+                "_sampling": {
+                    "alpha": alpha,
+                    "dt": dt,
+                    "kT": kT,
+                    "seed": seed,
+                    "every": every,
+                    "precession": precession,
+                },
             }
         ),
     }
