@@ -1,7 +1,9 @@
 """Cost of exported BP models: seconds per frame (energy + autograd fields), one thread.
 
 Loads every exported model given on the command line onto L x L lattices of its kind
-and times ``model.predict`` (float64 as trained, and a float32 copy).
+and times energy + fields of the model (float64 as trained, a float32 copy) and of the
+production :class:`mllg.nn.MLFieldProvider` (fused float32 path). Table columns:
+model, lattice, s/frame float64, float32, provider, provider microseconds per site.
 
 Run::
 
@@ -23,7 +25,7 @@ from pathlib import Path
 import torch
 
 from mllg.lattice import make_lattice
-from mllg.nn import BPModel, ModelConfig, load_model
+from mllg.nn import BPModel, MLFieldProvider, ModelConfig, load_model
 from mllg.textures import random_spins
 
 
@@ -56,10 +58,18 @@ def main() -> None:
                 "float64": per_frame(m64, lat.N, torch.float64),
                 "float32": per_frame(m32, lat.N, torch.float32),
             }
+            prov = MLFieldProvider(m64, dtype="float32")
+            s = random_spins(lat.N, 1)
+            prov(s)
+            t0 = time.perf_counter()
+            for _ in range(3):
+                prov(s)
+            row["provider_float32"] = (time.perf_counter() - t0) / 3
             out[f"{path.parent.name} {size}x{size}"] = row
             print(
                 f"| {path.parent.name} | {size}x{size} | {row['float64']:.3f} | "
-                f"{row['float32']:.3f} | {1e6 * row['float32'] / lat.N:.2f} |",
+                f"{row['float32']:.3f} | {row['provider_float32']:.4f} | "
+                f"{1e6 * row['provider_float32'] / lat.N:.2f} |",
                 flush=True,
             )
     print(json.dumps({"load": os.getloadavg(), "s_per_frame": out}))
