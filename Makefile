@@ -10,7 +10,7 @@ STAMP := $(VENV)/.mllg-setup
 APT_PACKAGES := libmumps-seq-dev slurm-wlm munge
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup system-packages run test lint clean
+.PHONY: setup system-packages run report dry-run test lint clean
 
 setup: $(STAMP)
 
@@ -36,8 +36,16 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 run: setup
 	$(VENV)/bin/snakemake --cores $(CORES)
 
+report: setup
+	$(VENV)/bin/snakemake --cores $(CORES) --report report.html
+
+dry-run: setup
+	$(VENV)/bin/snakemake --cores $(CORES) -n
+
 lint: setup
 	$(VENV)/bin/ruff check src tests scripts benchmarks
+	$(VENV)/bin/ruff format --check src tests scripts benchmarks
+	$(VENV)/bin/snakemake --lint
 
 test: setup lint
 	$(PY) -m pytest
