@@ -1,6 +1,6 @@
 """KPM exchange fields: accuracy vs moments / colour distance, and scaling against ED.
 
-Run (single-threaded BLAS, as reported in RESULTS_kpm.md)::
+Run (single-threaded BLAS, as reported in RESULTS.md)::
 
     OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/kpm.py [flags]
 

@@ -9,7 +9,7 @@ Tables (random weights: timing does not depend on trained values):
 
 (a) time per LLG step (semi-implicit midpoint = 2 field evaluations + integrator) of
     ML (float32, fused provider) vs KPM and ED on the double-exchange square lattice
-    (t = 1, J = 6, f = 0.485, kT = 0.05 as in RESULTS_kpm.md) at 24x24 (ED feasible) and
+    (t = 1, J = 6, f = 0.485, kT = 0.05 as in RESULTS.md) at 24x24 (ED feasible) and
     48x48 (KPM; ED there is ~170 s per evaluation and is not run);
 (b) ML throughput in spin-steps/s (N x steps / s, full Langevin LLG step) from 32x32 to
     256x256, 1 and 2 torch threads, square and triangular lattices;

@@ -159,7 +159,7 @@ def test_triangular_probing_error_is_estimated_and_warned(triangular24):
 
     The density matrix of this model has not decayed within the 24-torus (|rho_ij| ~ 1e-3
     at r = 12) while h_perp is small (rms 0.026), so linear-scaling colourings miss the 1%
-    goal (d=8: ~8e-2, d=12: ~2e-2, see benchmarks/RESULTS_kpm.md). The error estimate
+    goal (d=8: ~8e-2, d=12: ~2e-2, see benchmarks/RESULTS.md). The error estimate
     from the exactly computed check sites must track the true error and warn."""
     lt, ham, s, ens, ed = triangular24
     errs, ests = [], []
@@ -265,7 +265,7 @@ def test_reference_snapshots_default_settings(reference):
     vs ED at kT=0.05.
 
     The in-solve estimate scatters by up to ~2x around the true error (16 check sites,
-    benchmarks/RESULTS_kpm.md (f)); at the defaults (true error ~5e-3) it may touch the 1%
+    benchmarks/RESULTS.md (f)); at the defaults (true error ~5e-3) it may touch the 1%
     warning threshold, so here it is only bounded by 2%.
     Against the stored ED fields at kT=0.003 (another temperature) KPM must deviate only
     as much as ED at kT=0.05 does (the temperature effect, up to ~12% on snapshot 3)."""

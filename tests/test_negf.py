@@ -194,7 +194,7 @@ def test_nonequilibrium_field_is_linear_in_bias_and_odd(Lx, width, kw):
     kT smooths the Fabry-Perot resonances of the finite chain (spacing ~0.1-0.25); at
     kT = 0 the same ratios are 1.56 (24 sites) and 1.97 with <dh(-0.1), dh(0.1)> =
     +0.07 |dh(0.1)|^2 (64 sites): a part even in V, ~V^2, as large as the odd part at
-    V = 0.1 (benchmarks/RESULTS_negf.md).
+    V = 0.1 (benchmarks/RESULTS.md).
     """
     spins = wall(Lx, width=width)
     neg = strip_negf(Lx, 1, tol=1e-9, **kw)

@@ -355,7 +355,7 @@ class KernelPolynomial:
         ``probing_error_rel = sqrt(mean |dh_perp|^2) / rms |h_perp|`` (in ``info``), the
         relative RMSE of the perpendicular fields the issue's metric uses. Probing errors
         concentrated on a few sites that are in neither stratum are missed (see
-        benchmarks/RESULTS_kpm.md). 0 switches the check off; skipped with exact probing.
+        benchmarks/RESULTS.md). 0 switches the check off; skipped with exact probing.
     probe_tol : float
         Warn (:class:`KPMAccuracyWarning`) when ``probing_error_rel`` exceeds it.
     probe_target : float

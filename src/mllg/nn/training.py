@@ -668,7 +668,7 @@ def sample_training_frames(
 
 
 def recommended_config(system: str = "tetrahedral") -> dict:
-    """Measured recipe (``benchmarks/RESULTS_descriptors.md``, round 2) for a system.
+    """Measured recipe (``benchmarks/RESULTS.md``, round 2) for a system.
 
     Parameters
     ----------
