@@ -154,6 +154,11 @@ BAD = [
         [f"{DW}.train.target = 'nonequilibrium'", "V = 0"],
     ),
     (
+        "inner-cutoff-beyond-cutoff",
+        tweak(f"{TET}.train.descriptor", {"kind": "plain", "r_cut": 2.0, "inner_r_cut": 3.0}),
+        [f"{TET}.train.descriptor.inner_r_cut = 3.0", "must not exceed"],
+    ),
+    (
         "section-not-a-mapping",
         tweak(f"{TET}.train", [1, 2]),
         [f"{TET}.train", "a mapping"],

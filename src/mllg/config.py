@@ -300,6 +300,13 @@ def _check_system(name: str, cfg: Mapping[str, Any]) -> Iterator[str]:
             yield f"{key}.model.t2 and t3 must be 0 for a strip (NEGF: nearest neighbours only)."
     elif train["lead_columns"]:
         yield f"{key}.train.lead_columns = {train['lead_columns']} needs a strip lattice."
+    desc = train["descriptor"]
+    inner = desc.get("inner_r_cut")
+    if inner is not None and inner > desc.get("r_cut", 2.0):
+        yield (
+            f"{key}.train.descriptor.inner_r_cut = {inner} must not exceed "
+            f"{key}.train.descriptor.r_cut = {desc.get('r_cut', 2.0)}."
+        )
     if driven and train["potential"] != "generalized":
         yield (
             f"{key}.train.potential = {train['potential']!r}: a driven system needs "
