@@ -225,7 +225,9 @@ def test_defaults_are_filled_in_and_keys_put_in_schema_order():
     # defaults are copies: filling one section does not alias another
     a = cfg["systems"]["triangular_tetrahedral"]["train"]["descriptor"]
     b = cfg["systems"]["triangular_120"]["train"]["descriptor"]
-    assert a == b and a is not b
+    assert a is not b and a["bond_cut"] == b["bond_cut"] == 1.0  # schema default in both
+    a["bond_cut"] = 0.0
+    assert b["bond_cut"] == 1.0
 
 
 def test_every_problem_is_listed():
