@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -457,6 +457,53 @@ def _time_per_call(fun, spins: NDArray, repeats: int) -> float:
 
 
 # ----------------------------------------------------------------------------- validate
+def _start(
+    system: Mapping[str, Any],
+    provider: Any,
+    relax_provider: Callable[[], Any],
+    lattice: Lattice,
+    seed: int,
+) -> tuple[NDArray, LLG]:
+    """Initial spins and the production integrator of ``simulate``.
+
+    Driven: a 180 deg wall (width 2) relaxed for ``simulate.relax_steps`` steps at
+    alpha = 0.5 and kT = 0 with ``relax_provider()`` (the V = 0 model; built only when
+    needed). Equilibrium: random spins from ``seed``. The integrator uses
+    ``simulate.alpha``, ``dt``, ``kT_bath`` and ``precession``, the classical terms of
+    the model and the noise seed ``seed``.
+    """
+    from mllg.analysis.domain_wall import domain_wall
+
+    sim = system["simulate"]
+    cl = _classical(system["model"])
+    if system["kind"] == "driven":
+        spins = domain_wall(lattice, width=2.0)
+        n_relax = int(sim["relax_steps"])
+        if n_relax:
+            relax_llg = LLG(
+                relax_provider(),
+                alpha=0.5,
+                dt=sim["dt"],
+                precession=sim["precession"],
+                classical=cl,
+                seed=seed,
+            )
+            for frame in relax_llg.run(spins, n_relax, every=n_relax, energy=False):
+                spins = frame.spins
+    else:
+        spins = textures.random_spins(lattice.N, np.random.default_rng(seed))
+    llg = LLG(
+        provider,
+        alpha=sim["alpha"],
+        dt=sim["dt"],
+        kT=sim["kT_bath"],
+        precession=sim["precession"],
+        classical=cl,
+        seed=seed,
+    )
+    return spins, llg
+
+
 def _wall_llg(
     system: Mapping[str, Any],
     provider: Any,
@@ -470,31 +517,9 @@ def _wall_llg(
 
     Returns times, wall positions and the final spins of the driven part.
     """
-    from mllg.analysis.domain_wall import domain_wall, wall_positions
+    from mllg.analysis.domain_wall import wall_positions
 
-    sim = system["simulate"]
-    cl = _classical(system["model"])
-    spins = domain_wall(lattice, width=2.0)
-    if sim["relax_steps"]:
-        relax_llg = LLG(
-            relax_provider,
-            alpha=0.5,
-            dt=sim["dt"],
-            precession=sim["precession"],
-            classical=cl,
-            seed=seed,
-        )
-        for frame in relax_llg.run(spins, int(sim["relax_steps"]), every=int(sim["relax_steps"])):
-            spins = frame.spins
-    llg = LLG(
-        provider,
-        alpha=sim["alpha"],
-        dt=sim["dt"],
-        kT=sim["kT_bath"],
-        precession=sim["precession"],
-        classical=cl,
-        seed=seed,
-    )
+    spins, llg = _start(system, provider, lambda: relax_provider, lattice, seed)
     frames = list(llg.run(spins, n_steps, every=every, energy=False))
     times = np.array([f.time for f in frames])
     stack = np.stack([f.spins for f in frames])
@@ -687,32 +712,16 @@ def simulate(
     dict
         ``n_frames`` and ``final_time``.
     """
-    from mllg.analysis.domain_wall import domain_wall
 
     sim = system["simulate"]
     lat = system_lattice(system, sim["L"])
     provider = _provider(model_dirs, base_model_dirs, lat)
-    cl = _classical(system["model"])
-    if system["kind"] == "driven":
-        spins = domain_wall(lat, width=2.0)
-        if sim["relax_steps"]:
-            rprov = _ml_provider(_load_models(relax_model_dirs or model_dirs, lat))
-            relax_llg = LLG(
-                rprov, alpha=0.5, dt=sim["dt"], precession=sim["precession"], classical=cl, seed=0
-            )
-            n_relax = int(sim["relax_steps"])
-            for frame in relax_llg.run(spins, n_relax, every=n_relax, energy=False):
-                spins = frame.spins
-    else:
-        spins = textures.random_spins(lat.N, np.random.default_rng(int(seed)))
-    llg = LLG(
+    spins, llg = _start(
+        system,
         provider,
-        alpha=sim["alpha"],
-        dt=sim["dt"],
-        kT=sim["kT_bath"],
-        precession=sim["precession"],
-        classical=cl,
-        seed=int(seed),
+        lambda: _ml_provider(_load_models(relax_model_dirs or model_dirs, lat)),
+        lat,
+        int(seed),
     )
     model = system["model"]
     attrs = {
