@@ -68,7 +68,9 @@ def test_site_permutations_map_bonds_to_bonds(kind):
 def test_bad_lattice_input():
     with pytest.raises(ValueError, match="kind"):
         Lattice("hexagon", 4, 4)
-    with pytest.raises(ValueError, match="Lx"):
+    with pytest.raises(ValueError, match="Lx=0"):
         Lattice("square", 0, 4)
+    with pytest.raises(ValueError, match="strip width W=0"):
+        Lattice("strip", 8, 0, periodic_y=False)
     with pytest.raises(ValueError, match="periodic_y"):
         Lattice("square", 4, 4, periodic_y=False)

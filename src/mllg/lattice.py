@@ -90,7 +90,8 @@ class Lattice:
         for name in ("Lx", "Ly"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"lattice size {name}={value!r} must be a positive integer.")
+                label = "strip width W" if (self.kind == "strip" and name == "Ly") else name
+                raise ValueError(f"lattice size {label}={value!r} must be a positive integer.")
         if self.kind != "strip" and not self.periodic_y:
             raise ValueError(
                 f"periodic_y=False is only allowed for a strip, not for kind={self.kind!r}."
