@@ -14,6 +14,13 @@ from numpy.typing import NDArray  # noqa: E402
 from mllg.lattice import Lattice  # noqa: E402
 
 
+def _save(fig, path: str | Path) -> None:
+    """Lay out, write (120 dpi) and close a figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def plot_texture(
     lattice: Lattice,
     spins: NDArray,
@@ -68,9 +75,7 @@ def plot_texture(
     ax.set_xlabel("x")
     ax.set_ylabel("y")
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_structure_factor(lattice: Lattice, sq: NDArray, path: str | Path, title: str = "") -> None:
@@ -113,9 +118,7 @@ def plot_structure_factor(lattice: Lattice, sq: NDArray, path: str | Path, title
     ax.set_ylabel("$q_y$")
     ax.legend(loc="upper right", fontsize=8)
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_growth(
@@ -142,9 +145,7 @@ def plot_growth(
     ax.set_xlabel("time t (1/t)")
     ax.set_ylabel("L(t) (lattice constants)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_series(
@@ -164,9 +165,7 @@ def plot_series(
     ax.set_title(title)
     if len(curves) > 1:
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_wall_position(
@@ -190,9 +189,7 @@ def plot_wall_position(
     ax.set_ylabel("wall position X (lattice units)")
     ax.set_title(title)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_velocity(
@@ -218,6 +215,4 @@ def plot_velocity(
     ax.set_ylabel("wall velocity v (a t)")
     ax.set_title(title)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
