@@ -107,7 +107,7 @@ BAD = [
         ["'n_step'", f"in {TET}.simulate", "did you mean 'n_steps'"],
     ),
     ("unknown-top-level", tweak("sytem", "all"), ["'sytem'", "top level", "did you mean 'system'"]),
-    ("unknown-scale", tweak("scale", "huge"), ["scale = 'huge'", "demo, paper"]),
+    ("unknown-scale", tweak("scale", "huge"), ["scale = 'huge'", "demo, repro, paper"]),
     (
         "missing-required",
         tweak(f"{TET}.model.J", KeyError),
@@ -181,8 +181,8 @@ def test_at_least_ten_kinds_of_bad_config():
     assert len({b[0] for b in BAD}) >= 10
 
 
-@pytest.mark.parametrize("scale", ["demo", "paper"])
-def test_shipped_configs_are_valid_at_both_scales(scale):
+@pytest.mark.parametrize("scale", ["demo", "repro", "paper"])
+def test_shipped_configs_are_valid_at_every_scale(scale):
     for path in sorted((REPO / "config").glob("*.yaml")):
         cfg = deep_merge(shipped(), yaml.safe_load(path.read_text()))
         cfg["scale"] = scale
@@ -195,7 +195,8 @@ def test_default_config_selects_all_four_systems_at_demo_scale():
     assert cfg["scale"] == "demo"
     assert selected_systems(cfg) == sorted(SYSTEMS)
     for name in SYSTEMS:
-        assert "paper" not in cfg["systems"][name]  # the scale is applied and dropped
+        for block in ("repro", "paper"):  # the scale is applied and the blocks dropped
+            assert block not in cfg["systems"][name]
     one = validate_config(shipped(system="driven_domain_wall"), SCHEMA)
     assert selected_systems(one) == ["driven_domain_wall"]
 
@@ -209,6 +210,19 @@ def test_paper_scale_merges_overrides_and_keeps_the_rest():
     assert paper["sample"]["solver"] == "kpm" and demo["sample"]["solver"] == "ed"
     assert paper["model"] == demo["model"]  # not overridden: the same physics
     assert paper["simulate"]["alpha"] == demo["simulate"]["alpha"]
+
+
+def test_repro_scale_takes_its_own_block_not_the_paper_one():
+    name = "triangular_tetrahedral"
+    raw = yaml.safe_load((REPO / "config" / f"{name}.yaml").read_text())["systems"][name]
+    repro = validate_config(shipped(scale="repro"), SCHEMA)["systems"][name]
+    assert repro["simulate"]["L"] == raw["repro"]["simulate"]["L"] != raw["paper"]["simulate"]["L"]
+    demo_model = validate_config(shipped(), SCHEMA)["systems"][name]["model"]
+    assert repro["model"] == {**demo_model, **raw["repro"].get("model", {})}
+    bad = shipped()
+    bad["systems"][name]["repro"]["simulate"]["L"] = -3
+    with pytest.raises(ConfigError, match="with scale = repro.*simulate.L"):
+        validate_config(bad, SCHEMA)
 
 
 def test_defaults_are_filled_in_and_keys_put_in_schema_order():

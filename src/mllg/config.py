@@ -5,10 +5,10 @@ value stops the workflow before any job runs. The JSON schema
 (``workflow/schemas/config.schema.yaml``) describes types, ranges, allowed values and
 defaults; :func:`validate_config` fills the defaults in, turns every schema violation into
 a sentence that names the key (``systems.triangular_120.sample.L``), the offending value
-and what is allowed, merges the ``paper`` overrides when ``scale = paper`` and then runs
-the cross-key checks that a schema cannot express (lattice vs system kind vs solver,
-filling or mu, ``n_steps`` a multiple of ``save_every``, a model for simulate, ordering
-wavevectors on the lattice grid, at least one electron and one hole, ...).
+and what is allowed, merges the ``repro`` or ``paper`` overrides of the selected scale,
+and then runs the cross-key checks that a schema cannot express (lattice vs system kind
+vs solver, filling or mu, ``n_steps`` a multiple of ``save_every``, a model for simulate,
+ordering wavevectors on the lattice grid, at least one electron and one hole, ...).
 
 A new stage adds its section to the schema (with a ``description`` for every key: it
 appears in the messages) and, if needed, a check to :func:`_check_system`.
@@ -203,6 +203,10 @@ def _with_defaults(validator_class: type) -> type:
 
 #: Tag of the single data set of an equilibrium system (driven systems: one per voltage).
 EQ_TAG = "eq"
+#: Study scales: ``demo`` is a system's own settings; each other scale is an optional
+#: block of overrides of the same name in the system (``repro``: about an hour per
+#: system on a 2-core machine; ``paper``: cluster sizes).
+SCALES = ("demo", "repro", "paper")
 
 
 def voltage_tag(voltage: float) -> str:
@@ -429,12 +433,13 @@ def validate_config(
 ) -> MutableMapping[str, Any]:
     """Validate the workflow config in place, fill in the schema defaults, apply the scale.
 
-    Steps: the config is checked against the schema (defaults filled in); the
-    ``paper`` overrides of every system are merged over it and checked the same way
-    (problems there are reported with the prefix "with scale = paper:"); the cross-key
-    checks of :func:`_check_system` run on the selected scale; finally
+    Steps: the config is checked against the schema (defaults filled in); for every
+    scale of :data:`SCALES` the system's override block of that name (``repro``,
+    ``paper``) is merged over it and checked the same way (problems there are reported
+    with the prefix "with scale = paper:"), so a typo in any scale stops every run; the
+    cross-key checks of :func:`_check_system` run on all scales; finally
     ``systems.<name>`` is replaced by the effective section of the selected scale
-    (without its ``paper`` block) and keys are put in schema order.
+    (without its override blocks) and keys are put in schema order.
 
     Parameters
     ----------
@@ -463,13 +468,13 @@ def validate_config(
     if problems:
         raise ConfigError(problems)
     effective = {}
-    for scale in ("demo", "paper"):
+    for scale in SCALES:
         merged = copy.deepcopy(dict(config))
         for name, section in merged["systems"].items():
-            paper = section.pop("paper", None) or {}
-            if scale == "paper":
-                merged["systems"][name] = deep_merge(section, paper)
-        prefix = "with scale = paper: " if scale == "paper" else ""
+            overrides = {k: section.pop(k, None) or {} for k in SCALES[1:]}
+            if scale != "demo":
+                merged["systems"][name] = deep_merge(section, overrides[scale])
+        prefix = f"with scale = {scale}: " if scale != "demo" else ""
         problems += _schema_problems(validator, merged, prefix)
         if not problems:
             for name, section in merged["systems"].items():
