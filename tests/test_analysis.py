@@ -4,9 +4,9 @@ import pytest
 from mllg import textures as tx
 from mllg.analysis.order import (
     chiral_domain_length,
-    ferromagnetic_fraction,
     fit_growth_exponent,
     nn_correlation,
+    order_fractions,
     site_chirality,
     spin_domain_length,
     triangle_chirality,
@@ -64,13 +64,17 @@ def test_domain_lengths_of_ordered_and_split_states(rng):
     )
 
 
-def test_ferromagnetic_fraction_of_mixed_double_exchange_texture():
+def test_order_fractions_of_mixed_double_exchange_texture():
     lat = make_lattice("square", 10)
     s = tx.neel(lat)
     s[lat.x < 4] = [0.0, 0.0, 1.0]  # FM stripe of 4 columns, AF elsewhere
     assert nn_correlation(lat, s)[lat.x == 1] == pytest.approx(1.0)
     # columns 0..3 have >= 3 parallel neighbours (c_i >= 1/2); column 4 has 3 antiparallel
-    assert ferromagnetic_fraction(lat, s) == pytest.approx(0.4)
+    assert order_fractions(lat, s, threshold=0.0)["ferro"] == pytest.approx(0.4)
+    # next to the walls every other site has c_i = +-1/2: neither FM nor AF at threshold
+    # 1/2 (columns 0, 3: half FM; 4, 9: half AF; 1, 2 FM; 5..8 AF)
+    frac = order_fractions(lat, s)
+    assert (frac["ferro"], frac["antiferro"], frac["other"]) == pytest.approx((0.3, 0.5, 0.2))
 
 
 def test_growth_exponent_recovers_power_law(rng):

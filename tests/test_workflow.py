@@ -172,9 +172,9 @@ def test_lint_is_clean(tmp_path):
     assert "Lints for" not in res.output, res.output
 
 
-# every shipped file at demo scale; config.yaml (all four systems) also at paper scale
+# every shipped file at demo scale; config.yaml (all four systems) also at repro and paper
 DRY_RUNS = [(p, "demo") for p in [REPO / "config" / "config.yaml", *SYSTEM_CONFIGS]]
-DRY_RUNS.append((REPO / "config" / "config.yaml", "paper"))
+DRY_RUNS += [(REPO / "config" / "config.yaml", scale) for scale in ("repro", "paper")]
 
 
 @pytest.mark.parametrize(("config", "scale"), DRY_RUNS, ids=[f"{p.stem}-{s}" for p, s in DRY_RUNS])

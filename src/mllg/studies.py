@@ -115,6 +115,13 @@ def relax(
 
 #: Ordering wavevectors (high-symmetry point) and reference texture of each order.
 ORDER_POINTS = {"tetrahedral": "M", "120": "K", "neel": "M", "ferro_af": "M"}
+#: ``analyze.order`` -> the ``order`` argument of ``mllg.analysis.order.quench_series``
+QUENCH_ORDER = {
+    "tetrahedral": "tetrahedral",
+    "120": "120",
+    "neel": "neel",
+    "ferro_af": "double_exchange",
+}
 ORDER_TEXTURES = {
     "tetrahedral": "tetrahedral",
     "120": "three_sublattice_120",
@@ -369,6 +376,7 @@ def train_model(
         potential=t["potential"],
         lead_columns=int(t["lead_columns"]),
         dtype=t["dtype"],
+        vector_r_cut=float(t.get("vector_r_cut", 2.0)),
     )
     cfg = TrainConfig(
         model=mcfg.to_dict(),
@@ -747,33 +755,25 @@ def simulate(
 
 # ------------------------------------------------------------------------------ analyze
 def order_series(system: Mapping[str, Any], lattice: Lattice, spins: NDArray) -> dict:
-    """Per-frame observables of a quench, spins (F, N, 3).
+    """Per-frame observables of a quench, spins (F, N, 3), from ``quench_series``.
 
-    ``length``: domain size L(t) (chiral for tetrahedral, spin structure factor around
-    the ordering wavevectors otherwise, ``mllg.analysis.order``), capped at the lattice
-    size; ``weight``: fraction of S(q) at the ordering wavevectors; ``nn_correlation``:
-    mean ``S_i . S_j`` of nearest neighbours; plus ``chirality`` (mean |chi| of the
-    triangles over its ideal value, triangular) or ``ferro_fraction`` (sites with
-    ferromagnetic local order, square).
+    ``length`` is the domain size L(t) that the growth law is fitted to: the chiral
+    (Z2) domain size for the tetrahedral order (the spin-order length is kept as
+    ``spin_length``), the spin-order length around the ordering wavevectors otherwise;
+    capped at the lattice size. The other keys are those of ``quench_series``:
+    ``weight``, ``nn_correlation`` and ``chirality`` (triangular) or the ``ferro`` and
+    ``antiferro`` local-order fractions (square).
     """
-    from mllg.analysis import order as od
+    from mllg.analysis.order import quench_series
 
     kind = system["analyze"]["order"]
-    point = ORDER_POINTS[kind]
+    out = quench_series(lattice, spins, QUENCH_ORDER[kind])
     if kind == "tetrahedral":
-        length = od.chiral_domain_length(lattice, spins)
+        out["spin_length"] = out["length"]
+        out["length"] = out.pop("chiral_length")
     else:
-        length = od.spin_domain_length(lattice, spins, point)
-    out = {
-        "length": np.minimum(length, float(lattice.Lx)),
-        "weight": np.asarray(weight_fraction(lattice, spins, point)),
-        "nn_correlation": od.nn_correlation(lattice, spins).mean(-1),
-    }
-    if lattice.kind == "triangular":
-        ideal = 4 / (3 * np.sqrt(3))
-        out["chirality"] = np.abs(od.triangle_chirality(lattice, spins)).mean((-1, -2)) / ideal
-    else:
-        out["ferro_fraction"] = od.ferromagnetic_fraction(lattice, spins)
+        out.pop("chiral_length", None)
+    out["length"] = np.minimum(out["length"], float(lattice.Lx))
     return out
 
 

@@ -64,11 +64,6 @@ def nn_correlation(lattice: Lattice, spins: NDArray) -> NDArray[np.float64]:
     return np.where(valid, dots, 0.0).sum(-1) / np.maximum(valid.sum(-1), 1)
 
 
-def ferromagnetic_fraction(lattice: Lattice, spins: NDArray, threshold: float = 0.0) -> NDArray:
-    """Fraction of sites with ferromagnetic local order, ``c_i > threshold``, shape (...)."""
-    return (nn_correlation(lattice, spins) > threshold).mean(-1)
-
-
 def _distance_to_points(lattice: Lattice, points: NDArray) -> NDArray[np.float64]:
     """|q - Q| for every grid q to the nearest of ``points`` modulo the reciprocal lattice."""
     k = lattice.kgrid()
