@@ -10,6 +10,22 @@ the network gives two scalars per site, ``a_i`` and ``b_i``, ``E_A = sum_i a_i``
 
     h_i = - dE_A / dS_i + S_i x ( - dE_B / dS_i )
 
+Vector model (driven systems; equivariant vector output): for the ``K`` lattice
+displacements ``d_k`` with ``0 < |d_k| <= vector_r_cut`` (the *slots*) the network gives
+``2 K`` scalars per site, ``w_ik`` and ``u_ik``, and::
+
+    h_i = sum_k [ w_ik(G_i) S_{i + d_k} + u_ik(G_i) S_i x S_{i + d_k} ]
+
+with ``S_{i + d_k} = 0`` where ``i + d_k`` lies outside an open strip (beyond the ends or,
+for ``periodic_y = False``, the edges) and wrapped along periodic directions. As ``G_i``
+is invariant under global spin rotations ``R``, ``h_i[R S] = R h_i[S]`` exactly, and the
+field is translation covariant along periodic directions. The slot weights are free, so
+terms odd in x (a current along x: the adiabatic spin-transfer field
+``b S_i x (S_{i+1} - S_{i-1}) / 2`` and the nonadiabatic ``beta (S_{i+1} - S_{i-1}) / 2``)
+are representable; they are first order in the spin gradient, which no sum of local
+rotation-invariant scalars can produce (``S . dS/dx = 0``). The field is no gradient:
+the model has no energy (``energy`` is an empty ``(F, 0)`` tensor).
+
 Units: energies and fields in units of the hopping t (spins are dimensionless unit
 vectors). The gradients are taken with respect to the unconstrained 3-vectors S_i; only
 the components perpendicular to S_i are physical (they are what the loss and the
@@ -41,7 +57,7 @@ import mllg
 from mllg.descriptors import DescriptorConfig, make_descriptor
 from mllg.lattice import Lattice
 
-POTENTIALS = ("conservative", "generalized")
+POTENTIALS = ("conservative", "generalized", "vector")
 ACTIVATIONS = {"silu": torch.nn.SiLU, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 FORMAT_VERSION = 1
@@ -59,10 +75,16 @@ class ModelConfig:
         Widths of the hidden layers of the site network.
     activation : {"silu", "tanh", "relu"}
         Smooth activations (SiLU, tanh) give smooth fields.
-    potential : {"conservative", "generalized"}
+    potential : {"conservative", "generalized", "vector"}
+        ``h = -dE/dS`` (one scalar per site), the generalized potential (two scalars per
+        site) or the equivariant vector model (``2 K`` scalars per site, module notes).
     lead_columns : int
         Strip only: number of columns next to each lead that get a distance encoding.
     dtype : {"float64", "float32"}
+    vector_r_cut : float
+        Vector model only: the slots are the lattice displacements ``d`` with
+        ``0 < |d| <= vector_r_cut`` (nearest-neighbour distances; 2.0 gives the four
+        slots ``+-1, +-2`` along a chain and 12 on a strip).
     """
 
     descriptor: dict = field(default_factory=lambda: DescriptorConfig().to_dict())
@@ -71,6 +93,7 @@ class ModelConfig:
     potential: str = "conservative"
     lead_columns: int = 0
     dtype: str = "float64"
+    vector_r_cut: float = 2.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
@@ -87,6 +110,12 @@ class ModelConfig:
             raise ValueError(f"dtype={self.dtype!r} is not allowed; use one of {tuple(DTYPES)}.")
         if self.lead_columns < 0 or any(h < 1 for h in self.hidden):
             raise ValueError("lead_columns must be >= 0 and every hidden width >= 1.")
+        object.__setattr__(self, "vector_r_cut", float(self.vector_r_cut))
+        if not self.vector_r_cut >= 1.0:
+            raise ValueError(
+                f"vector_r_cut={self.vector_r_cut!r} must be >= 1 (the nearest-neighbour "
+                "distance) so that the vector model has at least one slot."
+            )
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -123,6 +152,62 @@ def lead_encoding(lattice: Lattice, lead_columns: int) -> NDArray[np.float64]:
     return out
 
 
+def vector_slots(lattice: Lattice, r_cut: float) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Slots of the vector model: displacements and neighbour index table.
+
+    Parameters
+    ----------
+    lattice : Lattice
+    r_cut : float
+        Largest slot length (nearest-neighbour distances).
+
+    Returns
+    -------
+    offsets : ndarray of int, shape (K, 2)
+        Lattice displacements ``d_k = (dx, dy)`` with ``0 < |d_k| <= r_cut``, sorted by
+        length then angle (the order of the network outputs ``w_k``, ``u_k``), without
+        those that leave every site of a strip with open edges (``|dy| >= W``; a chain
+        keeps the slots along x only). The slots do not depend on ``Lx``, so a model
+        trained on one strip length runs on any other of the same width.
+    index : ndarray of int, shape (N, K)
+        Site ``i + d_k`` (wrapped along periodic directions); ``N`` (a zero padding spin)
+        where it lies outside an open strip.
+    """
+    offsets, _ = lattice.lattice_vectors(float(r_cut))
+    if not lattice.periodic[1]:
+        offsets = offsets[np.abs(offsets[:, 1]) < lattice.Ly]
+    nb = lattice.index(
+        lattice.x[:, None] + offsets[None, :, 0], lattice.y[:, None] + offsets[None, :, 1]
+    )
+    return offsets.astype(np.int64), np.where(nb < 0, lattice.N, nb).astype(np.int64)
+
+
+def vector_fields(spins: torch.Tensor, coeffs: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Field of the vector model, ``h_i = sum_k [w_ik S_{j(i,k)} + u_ik S_i x S_{j(i,k)}]``.
+
+    Parameters
+    ----------
+    spins : tensor (F, N, 3)
+        Unit spins (dimensionless).
+    coeffs : tensor (F, N, 2K)
+        ``(w_i1..w_iK, u_i1..u_iK)`` in units of t.
+    index : tensor (N, K)
+        Neighbour table of :func:`vector_slots` (``N`` = zero padding spin).
+
+    Returns
+    -------
+    tensor (F, N, 3)
+        Fields in units of t. Uses ``S_i x sum_k u_ik S_j = sum_k u_ik S_i x S_j``: one
+        gather, two weighted sums and one cross product.
+    """
+    k = index.shape[1]
+    pad = torch.cat([spins, spins.new_zeros(spins.shape[0], 1, 3)], dim=1)
+    nb = pad[:, index, :]  # (F, N, K, 3)
+    w = torch.einsum("fnk,fnka->fna", coeffs[..., :k], nb)
+    u = torch.einsum("fnk,fnka->fna", coeffs[..., k:], nb)
+    return w + torch.linalg.cross(spins, u, dim=-1)
+
+
 class BPModel(torch.nn.Module):
     """Behler–Parrinello model: one site network applied to every descriptor ``G_i``.
 
@@ -132,8 +217,9 @@ class BPModel(torch.nn.Module):
     config : ModelConfig
 
     Call ``model(spins)`` with spins (F, N, 3) (or (N, 3)) to get a dict with
-    ``energy`` (F, n_out) -- total ``E`` (conservative) or ``(E_A, E_B)`` -- and
-    ``fields`` (F, N, 3).
+    ``energy`` (F, n_energies) -- total ``E`` (conservative), ``(E_A, E_B)``
+    (generalized) or nothing (vector, shape (F, 0)) -- and ``fields`` (F, N, 3).
+    ``n_out`` is the number of network outputs per site (1, 2 or ``2 K``).
     """
 
     def __init__(self, lattice: Lattice, config: ModelConfig | None = None) -> None:
@@ -145,7 +231,18 @@ class BPModel(torch.nn.Module):
         lead = lead_encoding(lattice, config.lead_columns)
         self.register_buffer("lead", torch.as_tensor(lead), persistent=False)
         n_in = self.descriptor.n_features + lead.shape[1]
-        self.n_out = 1 if config.potential == "conservative" else 2
+        self.potential = config.potential
+        if config.potential == "vector":
+            offsets, index = vector_slots(lattice, config.vector_r_cut)
+            self.slot_offsets = offsets
+            self.register_buffer("vector_index", torch.as_tensor(index), persistent=False)
+            self.n_out = 2 * len(offsets)
+        else:
+            self.slot_offsets = np.zeros((0, 2), dtype=np.int64)
+            self.register_buffer(
+                "vector_index", torch.zeros((lattice.N, 0), dtype=torch.int64), persistent=False
+            )
+            self.n_out = 1 if config.potential == "conservative" else 2
         layers: list[torch.nn.Module] = []
         width = n_in
         for h in config.hidden:
@@ -163,6 +260,11 @@ class BPModel(torch.nn.Module):
     def dtype(self) -> torch.dtype:
         return self.feature_mean.dtype
 
+    @property
+    def n_energies(self) -> int:
+        """Number of model energies: 1 (``E``), 2 (``E_A, E_B``) or 0 (vector model)."""
+        return 0 if self.potential == "vector" else self.n_out
+
     def inputs(self, spins: torch.Tensor) -> torch.Tensor:
         """Standardized network inputs (F, N, n_in)."""
         g = self.descriptor(spins)
@@ -171,7 +273,11 @@ class BPModel(torch.nn.Module):
         return (g - self.feature_mean) / self.feature_std
 
     def site_energies(self, spins: torch.Tensor) -> torch.Tensor:
-        """Site energies ``eps_i`` (or ``(a_i, b_i)``), shape (F, N, n_out), units of t."""
+        """Site outputs (F, N, n_out), units of t.
+
+        Site energies ``eps_i``, ``(a_i, b_i)`` (generalized) or the slot coefficients
+        ``(w_i1..w_iK, u_i1..u_iK)`` (vector model).
+        """
         return self.net(self.inputs(spins)) * self.energy_scale + self.energy_shift
 
     def forward(self, spins: torch.Tensor, create_graph: bool = False) -> dict[str, torch.Tensor]:
@@ -182,6 +288,15 @@ class BPModel(torch.nn.Module):
             raise ValueError(
                 f"spins must have shape (N, 3) or (F, N, 3); got {tuple(spins.shape)}."
             )
+        if self.potential == "vector":  # direct output: no derivative of the descriptor
+            with torch.set_grad_enabled(create_graph):
+                fields = vector_fields(s, self.site_energies(s), self.vector_index)
+            energy = s.new_zeros(s.shape[0], 0)
+            if not create_graph:
+                fields = fields.detach()
+            if single:
+                return {"energy": energy[0], "fields": fields[0]}
+            return {"energy": energy, "fields": fields}
         with torch.enable_grad():
             if not s.requires_grad:
                 s = s.detach().requires_grad_(True)
@@ -202,7 +317,7 @@ class BPModel(torch.nn.Module):
         return {"energy": energy, "fields": fields}
 
     def predict(self, spins: NDArray, batch_size: int = 16) -> dict[str, NDArray]:
-        """NumPy convenience: ``energy`` (F, n_out) and ``fields`` (F, N, 3) for (F, N, 3)."""
+        """NumPy convenience: ``energy`` (F, n_energies) and ``fields`` (F, N, 3) for (F, N, 3)."""
         spins = np.asarray(spins, dtype=float)
         single = spins.ndim == 2
         batch = spins[None] if single else spins

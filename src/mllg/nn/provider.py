@@ -23,7 +23,10 @@ descriptor and the first network layer:
   of the first linear layer, ``z_1 = [c, c o c, B, R3] (P W_1^T / std) + b_1'``;
 * fields ``h_i = -dE/dS_i`` (and ``+ S_i x (-dE_B/dS_i)`` for the generalized potential)
   come from one reverse-mode pass per output with respect to the spins only: the
-  parameters do not require gradients and no higher-order graph is built.
+  parameters do not require gradients and no higher-order graph is built;
+* the vector model needs no derivative: its ``2 K`` site outputs (scaled and shifted)
+  are the slot coefficients of ``h_i = sum_k [w_ik S_{i+d_k} + u_ik S_i x S_{i+d_k}]``
+  (:func:`mllg.nn.model.vector_fields`), evaluated without autograd.
 
 At construction the fused path is checked against the model's own forward pass in float64
 on a random configuration; if they differ (e.g. the descriptor definition changed) the
@@ -42,7 +45,7 @@ import torch
 from numpy.typing import NDArray
 
 from mllg.descriptors import BispectrumDescriptor, BondDescriptor, PlainDescriptor
-from mllg.nn.model import BPModel
+from mllg.nn.model import BPModel, vector_fields
 
 PROVIDER_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -54,9 +57,9 @@ class MLResult:
     Attributes
     ----------
     energy : (1,) total model energy ``E`` (conservative) or ``E_A`` (generalized), units
-        of t, summed in float64.
+        of t, summed in float64; NaN for the vector model (no energy).
     fields : (N, 3) exchange fields, float64, units of t.
-    energies : (n_out,) ``E`` or ``(E_A, E_B)``.
+    energies : (n_energies,) ``E``, ``(E_A, E_B)`` or empty (vector model).
     """
 
     energy: NDArray[np.float64]
@@ -379,7 +382,8 @@ class MLFieldProvider:
 
         E = \\sum_i \\varepsilon(G_i), \\qquad h_i = -\\partial E / \\partial S_i
 
-    (generalized potential: ``h_i = -dE_A/dS_i + S_i x (-dE_B/dS_i)``), units of t.
+    (generalized potential: ``h_i = -dE_A/dS_i + S_i x (-dE_B/dS_i)``; vector model:
+    ``h_i = sum_k [w_ik S_{i+d_k} + u_ik S_i x S_{i+d_k}]``), units of t.
 
     Parameters
     ----------
@@ -424,13 +428,17 @@ class MLFieldProvider:
         self.lattice = model.lattice
         self.config = model.config
         self.n_out = model.n_out
+        self.n_energies = model.n_energies
+        self.vector = model.potential == "vector"
         self.device = torch.device(device)
         self.dtype = PROVIDER_DTYPES[dtype]
+        self.vector_index = model.vector_index.detach().to(self.device)
         base = copy.deepcopy(model).eval()
         for p in base.parameters():
             p.requires_grad_(False)
         self.energy_scale = float(base.energy_scale)
         self.energy_shift = base.energy_shift.detach().double().cpu().numpy()
+        self._shift = base.energy_shift.detach().to(device=self.device, dtype=self.dtype)
         self.fused = False
         net: torch.nn.Module = _GenericEnergy(base)
         if fused:
@@ -468,8 +476,10 @@ class MLFieldProvider:
             torch.cuda.synchronize(self.device)
 
     def evaluate(self, spins: NDArray, energy: bool = True) -> MLResult:
-        """Energies ``(E,)`` or ``(E_A, E_B)`` and fields (N, 3) of one configuration."""
+        """Energies ``(E,)``, ``(E_A, E_B)`` or none (vector) and fields (N, 3)."""
         spins = self._check(spins)
+        if self.vector:
+            return self._evaluate_vector(spins)
         t0 = time.perf_counter()
         s = torch.as_tensor(spins, dtype=self.dtype, device=self.device)[None]
         s.requires_grad_(True)
@@ -501,6 +511,26 @@ class MLFieldProvider:
         self.calls += 1
         return MLResult(energy=e[:1].copy(), fields=fields, energies=e)
 
+    def _evaluate_vector(self, spins: NDArray) -> MLResult:
+        """Vector model: slot coefficients from one forward pass, fields without autograd."""
+        t0 = time.perf_counter()
+        s = torch.as_tensor(spins, dtype=self.dtype, device=self.device)[None]
+        self._sync()
+        t1 = time.perf_counter()
+        with torch.no_grad():
+            coeffs = self._energy_fn(s) * self.energy_scale + self._shift  # (1, N, 2K)
+            self._sync()
+            t2 = time.perf_counter()
+            h = vector_fields(s, coeffs, self.vector_index)[0]
+            self._sync()
+        t3 = time.perf_counter()
+        fields = h.to("cpu", torch.float64).numpy()
+        t4 = time.perf_counter()
+        for key, dt in zip(self.timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            self.timings[key] += dt
+        self.calls += 1
+        return MLResult(energy=np.full(1, np.nan), fields=fields, energies=np.zeros(0))
+
     def __call__(self, spins: NDArray) -> NDArray[np.float64]:
         return self.evaluate(spins, energy=False).fields
 
@@ -509,9 +539,9 @@ class MLFieldProvider:
         return self.evaluate(spins, energy=True)
 
     def energy(self, spins: NDArray) -> NDArray[np.float64]:
-        """Model energy ``E`` or ``(E_A, E_B)`` (units of t) of one configuration (N, 3)."""
+        """Model energy ``E`` or ``(E_A, E_B)`` (units of t; empty for the vector model)."""
         e = self.evaluate(spins, energy=True).energies
-        return e if self.n_out == 2 else e[:1]
+        return e[: self.n_energies]
 
     def settings(self) -> dict:
         """Provider settings recorded in trajectory attrs."""

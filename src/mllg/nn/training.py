@@ -218,7 +218,7 @@ def fit_normalization(model: BPModel, data: FieldData, frames: NDArray, chunk: i
     scale = float(np.sqrt((hp**2).sum(-1).mean()))
     model.energy_scale.fill_(scale if scale > 0 else 1.0)
     shift = torch.zeros_like(model.energy_shift)
-    if data.energy is not None and model.n_out == 1:
+    if data.energy is not None and model.potential == "conservative":
         shift[0] = float(data.energy[frames].mean() / data.lattice.N)
     model.energy_shift.copy_(shift)
 
@@ -268,10 +268,10 @@ class FieldRegression(pl.LightningModule):
             raise ValueError(
                 f"lr_schedule={lr_schedule!r} is not allowed; use one of {LR_SCHEDULES}."
             )
-        if augment_time_reversal and model.n_out != 1:
+        if augment_time_reversal and model.potential != "conservative":
             raise ValueError(
                 "augment_time_reversal=True needs a conservative (equilibrium) model: the bias "
-                "of a driven system breaks time reversal."
+                "of a driven system breaks time reversal (h(-S, V) is no function of h(S, V))."
             )
         lat = model.lattice
         self.save_hyperparameters(
@@ -301,9 +301,16 @@ class FieldRegression(pl.LightningModule):
         """Apply a random symmetry of the Hamiltonian to every frame of a training batch.
 
         Point group (``augment_point_group``): ``S'[perm[i]] = S[i]``, ``h'[perm[i]] = h[i]``
-        for a random lattice operation (energies unchanged). Time reversal
-        (``augment_time_reversal``, equilibrium only): ``S -> -S``, ``h -> -h`` with
-        probability 1/2 (real hoppings: ``E[-S] = E[S]``, see :mod:`mllg.descriptors`).
+        for a random lattice operation (energies unchanged). Without spin-orbit coupling
+        the operations act on positions only, so the labels stay exact for every
+        potential, also in the driven strip, whose group ``{E, M_y}`` keeps the current
+        direction x (a chain: the identity only). Time reversal
+        (``augment_time_reversal``, conservative models only): ``S -> -S``, ``h -> -h``
+        with probability 1/2 (real hoppings: ``E[-S] = E[S]``, see
+        :mod:`mllg.descriptors`). It is refused for the generalized and vector
+        potentials: under the bias, time reversal also reverses the current and the open
+        (dissipative) boundary conditions, so ``h(-S, V)`` is not ``-h(S, V)`` (nor
+        ``-h(S, -V)`` for the nonadiabatic part); no label of the same data set gives it.
         """
         spins, fields, energy = batch
         if len(self.sym_perms):
@@ -330,7 +337,11 @@ class FieldRegression(pl.LightningModule):
         }
         loss = loss_h
         has_e = torch.isfinite(energy)
-        if self.model.n_out == 1 and bool(has_e.any()) and self.hparams.energy_weight > 0:
+        if (
+            self.model.potential == "conservative"
+            and bool(has_e.any())
+            and self.hparams.energy_weight > 0
+        ):
             n = spins.shape[1]
             de = (out["energy"][:, 0] - energy)[has_e] / n
             loss_e = (de**2).mean() / scale2
@@ -565,7 +576,8 @@ def evaluate(
 ) -> dict:
     """Metrics of ``model`` on frames (F, N, 3); writes ``metrics_test.json`` and ``parity.png``."""
     out = model.predict(spins)
-    e_pred = out["energy"][:, 0] if energy is not None and model.n_out == 1 else None
+    conservative = model.potential == "conservative"
+    e_pred = out["energy"][:, 0] if energy is not None and conservative else None
     metrics = field_metrics(spins, out["fields"], fields, e_pred, energy)
     metrics["n_frames_eval"] = int(np.asarray(spins).shape[0])
     if out_dir is not None:
