@@ -85,11 +85,33 @@ The *plain* descriptor is the list of object values in a fixed lattice orientati
 (SO(3)- and translation-invariant, not point-group symmetrized), as in the published
 reference code.
 
-Implementation: the object values of all sites are gathered from per-displacement bond
-fields ``B_d(j) = S_j . S_{j+d}`` and per-shape chirality fields through index tensors
-built once per lattice; everything is batched over frames and sites (no Python loops
-over sites) and differentiable in the spins. Missing sites at open boundaries count as
-zero spins (their bond variables vanish).
+Implementation (channel-major, no gathers)
+------------------------------------------
+All tensors inside the descriptor are *channel-major*, ``(F, rows, N)`` with the ``N``
+sites of one row contiguous, so every elementwise operation is one vectorized pass over
+the sites; the descriptor returns the transposed view ``(F, N, n_features)``.
+
+* Spins are laid out on the ``(Ly, Lx)`` grid and padded once: wrapped copies along
+  periodic directions, zero spins along open ones (missing sites count as zero spins,
+  so their bond variables vanish). A translation by ``d`` is then a strided *view* of the
+  padded grid (no gather; its backward is a slice copy, not a scatter-add).
+* Every object is a *shape* (its vertex offsets relative to an anchor vertex) placed at
+  an anchor offset ``a``. The shape fields ``B_d(j) = S_j . S_{j+d}`` and
+  ``chi(j) = S_j . (S_{j+d1} x S_{j+d2})`` are computed once per shape on the rectangle
+  of sites covering all anchors, and object ``k`` at site ``i`` is the field of its shape
+  at ``i + a_k``: a view copy (:class:`_Crop`), whose backward adds the gradient rows back
+  at the shifted positions (:class:`_Uncrop`; the two are each other's adjoint, so every
+  derivative order is exact).
+* The bispectrum is linear algebra on the irrep blocks: one GEMM gives the coefficients
+  and the references, ``[c; R] = W^T v``, with every irrep stored partner-major so that
+  ``f^Gamma_a`` (all copies) is a contiguous block; the copy terms are
+  ``B^{Gamma}_{c,k} = sum_a f^{Gamma}_{a,c} M_{a,k}`` with ``M = W_T^T (R o R)``, one GEMM
+  over the products of reference components ``(R o R)_{(b,e)} = R_b R_e`` (``b <= e``,
+  ``R_0 = 1``); the reference triples are ``sum_a R_a M'_{a,k}`` likewise.
+
+Everything is batched over frames and sites (no Python loops over sites or frames;
+the loops run over shapes, objects and irreps) and differentiable to any order in the
+spins (``create_graph=True`` for training).
 """
 
 from __future__ import annotations
@@ -335,9 +357,153 @@ def _decompose(perm: NDArray, reps: dict[str, NDArray]) -> dict[str, NDArray]:
     return out
 
 
+# ---------------------------------------------------------------------------- torch helpers
+def _runs(index: NDArray[np.int64]) -> list[tuple[int, int]]:
+    """Split a padded index line into runs ``(start, length)``; ``start = -1`` is zeros."""
+    runs: list[tuple[int, int]] = []
+    for j in index.tolist():
+        if runs and (
+            (j < 0 and runs[-1][0] < 0)
+            or (j >= 0 and runs[-1][0] >= 0 and runs[-1][0] + runs[-1][1] == j)
+        ):
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((j if j >= 0 else -1, 1))
+    return runs
+
+
+def _pad(x: torch.Tensor, dim: int, runs: list[tuple[int, int]]) -> torch.Tensor:
+    """Concatenate slices (and zero blocks) of ``x`` along ``dim`` (differentiable)."""
+    if len(runs) == 1 and runs[0] == (0, x.shape[dim]):
+        return x
+    parts = []
+    for start, length in runs:
+        if start < 0:
+            shape = list(x.shape)
+            shape[dim] = length
+            parts.append(x.new_zeros(shape))
+        else:
+            parts.append(x.narrow(dim, start, length))
+    return torch.cat(parts, dim=dim)
+
+
+class _Crop(torch.autograd.Function):
+    """``out[:, k] = B[:, s_k, y_k : y_k + Ly, x_k : x_k + Lx]`` (object values from fields).
+
+    Linear in ``B``; its adjoint is :class:`_Uncrop` and vice versa, so derivatives of
+    every order are exact.
+    """
+
+    @staticmethod
+    def forward(ctx, fields: torch.Tensor, plan: tuple) -> torch.Tensor:
+        crops, (ly, lx) = plan
+        ctx.plan = plan
+        ctx.field_shape = tuple(fields.shape[1:])
+        out = fields.new_empty(fields.shape[0], len(crops), ly, lx)
+        for k, (s, y, x) in enumerate(crops):
+            out[:, k] = fields[:, s, y : y + ly, x : x + lx]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return _Uncrop.apply(grad, ctx.plan, ctx.field_shape), None
+
+
+class _Uncrop(torch.autograd.Function):
+    """Adjoint of :class:`_Crop`: ``B[:, s_k, y_k:, x_k:] += g[:, k]`` (zeros elsewhere)."""
+
+    @staticmethod
+    def forward(ctx, grad: torch.Tensor, plan: tuple, field_shape: tuple) -> torch.Tensor:
+        crops, (ly, lx) = plan
+        ctx.plan = plan
+        out = grad.new_zeros(grad.shape[0], *field_shape)
+        for k, (s, y, x) in enumerate(crops):
+            out[:, s, y : y + ly, x : x + lx] += grad[:, k]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        return _Crop.apply(grad, ctx.plan), None, None
+
+
+def _cyclic(grid: torch.Tensor) -> torch.Tensor:
+    """Channels ``(x, y, z, x, y)``: ``[:, 1:4]`` is ``(y, z, x)``, ``[:, 2:5]`` ``(z, x, y)``."""
+    return torch.cat([grid, grid[:, :2]], dim=1)
+
+
+def _cross(q: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """``q x r`` along dim 1 for cyclic five-channel views (:func:`_cyclic`)."""
+    return q[:, 1:4] * r[:, 2:5] - q[:, 2:5] * r[:, 1:4]
+
+
+class _ShapeFields(torch.autograd.Function):
+    """Shape fields from the padded spin grid, with an analytic backward.
+
+    ``plan = (windows, (Hy, Hx))``: per shape the grid offsets of its vertices; output
+    ``(F, n_shapes, Hy, Hx)``. Bonds ``B = S_0 . S_1``; triangles
+    ``chi = S_0 . (S_1 x S_2)``. The backward adds ``g S_1`` at vertex 0 and ``g S_0`` at
+    vertex 1 (bonds) and ``g S_1 x S_2``, ``g S_2 x S_0``, ``g S_0 x S_1`` (triangles) into
+    a zero grid; it is written with differentiable operations, so second derivatives
+    (``create_graph=True``) are exact.
+    """
+
+    @staticmethod
+    def forward(ctx, grid: torch.Tensor, plan: tuple) -> torch.Tensor:
+        ctx.save_for_backward(grid)
+        ctx.plan = plan
+        return _shape_fields(grid, plan)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (grid,) = ctx.saved_tensors
+        windows, (hy, hx) = ctx.plan
+        g5 = _cyclic(grid) if any(len(w) == 3 for w in windows) else grid
+        out = torch.zeros_like(grid)
+
+        def win(t: torch.Tensor, o: tuple[int, int]) -> torch.Tensor:
+            return t[:, :, o[0] : o[0] + hy, o[1] : o[1] + hx]
+
+        for s, w in enumerate(windows):
+            g = grad[:, s, None]
+            if len(w) == 2:
+                win(out, w[0]).addcmul_(g, win(grid, w[1]))
+                win(out, w[1]).addcmul_(g, win(grid, w[0]))
+            else:
+                v = [win(g5, o) for o in w]
+                for j in range(3):
+                    cross = _cross(v[(j + 1) % 3], v[(j + 2) % 3])
+                    win(out, w[j]).addcmul_(g, cross)
+        return out, None
+
+
+def _shape_fields(grid: torch.Tensor, plan: tuple) -> torch.Tensor:
+    """Forward of :class:`_ShapeFields` (see there)."""
+    windows, (hy, hx) = plan
+    g5 = _cyclic(grid) if any(len(w) == 3 for w in windows) else grid
+    out = grid.new_empty(grid.shape[0], len(windows), hy, hx)
+    for s, w in enumerate(windows):
+        v = [g5[:, :, o[0] : o[0] + hy, o[1] : o[1] + hx] for o in w]
+        prod = v[0][:, :3] * (v[1][:, :3] if len(w) == 2 else _cross(v[1], v[2]))
+        torch.sum(prod, dim=1, out=out[:, s])
+    return out
+
+
+class _SiteMajor(torch.autograd.Function):
+    """``(F, R, N) -> (F, N, R)`` transposed *view*; the backward returns a contiguous
+    channel-major gradient (one copy only if the incoming gradient is site-major)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return x.transpose(1, 2)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad.transpose(1, 2).contiguous()
+
+
 # ---------------------------------------------------------------------------- torch module
 class BondDescriptor(torch.nn.Module):
-    """Base class: gathers the object values ``v`` (bonds, chiralities) of every site.
+    """Base class: the object values ``v`` (bonds, chiralities) of every site.
 
     Parameters
     ----------
@@ -346,8 +512,15 @@ class BondDescriptor(torch.nn.Module):
 
     Notes
     -----
-    Index tensors are non-persistent buffers: they belong to the lattice, not to a model
-    checkpoint, so a model trained on one lattice size runs on any other of that kind.
+    Object ``k`` is a shape (vertex offsets ``d`` relative to an anchor vertex) placed at
+    the anchor offset ``a_k``; its value at site ``i`` is the shape field at ``i + a_k``:
+    ``B_d(j) = S_j . S_{j+d}`` (bond) or ``chi(j) = S_j . (S_{j+d_1} x S_{j+d_2})``
+    (counter-clockwise triangle). The fields are computed on a padded ``(Ly, Lx)`` grid
+    (module notes). ``bond_idx``, ``tri_idx`` (partners of every site per shape, ``N`` =
+    missing) and ``object_idx`` (anchor site x shapes + shape) describe the same
+    geometry as index tensors; they are non-persistent buffers (they belong to the
+    lattice, not to a checkpoint), so a model trained on one lattice size runs on any
+    other of that kind.
     """
 
     def __init__(self, lattice: Lattice, config: DescriptorConfig) -> None:
@@ -403,30 +576,74 @@ class BondDescriptor(torch.nn.Module):
         site = np.where(site < 0, n, site)  # (N, K) anchor sites, N = padding (value 0)
         flat = site * len(self.shapes) + shape_id[None, :]
         self.register_buffer("object_idx", torch.as_tensor(flat), persistent=False)
+        self.shape_id = shape_id
+        self.anchors = anchors
+        self._grid_plan()
+
+    def _grid_plan(self) -> None:
+        """Padding runs of the spin grid, shape-field windows and object crops.
+
+        The fields live on the rectangle ``R`` of sites ``i + a`` (``a`` any anchor
+        offset); the padded spin grid covers ``R + d`` for every vertex offset ``d``.
+        """
+        lat = self.lattice
+        a_lo = self.anchors.min(0) if len(self.anchors) else np.zeros(2, int)
+        a_hi = self.anchors.max(0) if len(self.anchors) else np.zeros(2, int)
+        rel = np.array([(0, 0)] + [d for s in self.shapes for d in s]).reshape(-1, 2)
+        lo = -(a_lo + np.minimum(rel.min(0), 0))  # padding below 0, (x, y)
+        hi = a_hi + np.maximum(rel.max(0), 0)  # padding above L - 1
+        runs = []
+        for axis, size in ((1, lat.Ly), (0, lat.Lx)):  # grid dims (y, x)
+            t = np.arange(-lo[axis], size + hi[axis])
+            periodic = lat.periodic[axis]
+            idx = np.mod(t, size) if periodic else np.where((t >= 0) & (t < size), t, -1)
+            runs.append(_runs(idx))
+        self._pad_runs = runs
+        self._field_size = (lat.Ly + a_hi[1] - a_lo[1], lat.Lx + a_hi[0] - a_lo[0])
+        origin = (lo[1] + a_lo[1], lo[0] + a_lo[0])  # field (0, 0) in padded-grid coordinates
+        self._windows = [
+            [(origin[0] + d[1], origin[1] + d[0]) for d in ((0, 0), *s)] for s in self.shapes
+        ]
+        crops = [
+            (int(s), int(a[1] - a_lo[1]), int(a[0] - a_lo[0]))
+            for s, a in zip(self.shape_id, self.anchors, strict=True)
+        ]
+        self._crop_plan = (tuple(crops), (lat.Ly, lat.Lx))
 
     @property
     def n_objects(self) -> int:
         return len(self.objects.keys)
 
+    def _spin_grid(self, spins: torch.Tensor) -> torch.Tensor:
+        """Padded channel-major spin grid (F, 3, Ly + pad, Lx + pad)."""
+        f = spins.shape[0]
+        g = spins.transpose(1, 2).reshape(f, 3, self.lattice.Ly, self.lattice.Lx)
+        return _pad(_pad(g, 2, self._pad_runs[0]), 3, self._pad_runs[1])
+
+    def shape_fields(self, spins: torch.Tensor) -> torch.Tensor:
+        """Shape fields on the anchor rectangle, (F, n_shapes, Hy, Hx).
+
+        ``B_d(j) = S_j . S_{j+d}`` for bond shapes and
+        ``chi(j) = S_j . (S_{j+d_1} x S_{j+d_2})`` for triangle shapes; the cross product
+        uses the cyclic channel views ``(y, z, x)`` and ``(z, x, y)`` of a grid with the
+        channels ``(x, y, z, x, y)``. The backward is analytic (:class:`_ShapeFields`):
+        ``dB_d(j)/dS_j = S_{j+d}``, ``dchi/dS_j = S_{j+d_1} x S_{j+d_2}`` (and cyclic).
+        """
+        return _ShapeFields.apply(self._spin_grid(spins), (self._windows, self._field_size))
+
+    def _values(self, spins: torch.Tensor) -> torch.Tensor:
+        """Channel-major object values (F, K, N)."""
+        v = _Crop.apply(self.shape_fields(spins), self._crop_plan)
+        return v.flatten(2)
+
     def object_values(self, spins: torch.Tensor) -> torch.Tensor:
         """Bond variables and chiralities of every site, shape (F, N, K).
 
         ``v[f, i, k]`` is ``S_j . S_k`` (bond) or ``S_j . (S_k x S_l)`` (counter-clockwise
-        triangle) for object ``k`` translated to site ``i``; dimensionless.
+        triangle) for object ``k`` translated to site ``i``; dimensionless. Returned as a
+        transposed view of the channel-major (F, K, N) tensor.
         """
-        f = spins.shape[0]
-        n = self.lattice.N
-        pad = torch.cat([spins, spins.new_zeros(f, 1, 3)], dim=1)  # (F, N+1, 3)
-        parts = []
-        if self.bond_idx.shape[1]:
-            parts.append((spins[:, :, None, :] * pad[:, self.bond_idx, :]).sum(-1))
-        if self.tri_idx.shape[1]:
-            sk = pad[:, self.tri_idx[..., 0], :]
-            sl = pad[:, self.tri_idx[..., 1], :]
-            parts.append((spins[:, :, None, :] * torch.linalg.cross(sk, sl, dim=-1)).sum(-1))
-        fields = torch.cat(parts, dim=-1)  # (F, N, n_shapes)
-        fields = torch.cat([fields, fields.new_zeros(f, 1, fields.shape[-1])], dim=1)
-        return fields.reshape(f, (n + 1) * fields.shape[-1])[:, self.object_idx]
+        return self._values(spins).transpose(1, 2)
 
     @staticmethod
     def _batch(spins: torch.Tensor) -> tuple[torch.Tensor, bool]:
@@ -439,16 +656,26 @@ class BondDescriptor(torch.nn.Module):
         return spins, False
 
     def forward(self, spins: torch.Tensor) -> torch.Tensor:
-        """Descriptor ``G`` of every site: (F, N, n_features) for spins (F, N, 3)."""
+        """Descriptor ``G`` of every site: (F, N, n_features) for spins (F, N, 3).
+
+        The result is a transposed view of a channel-major (F, n_features, N) tensor; a
+        linear layer consumes it without a copy, and the gradient flowing back is made
+        channel-major once.
+        """
         batch, single = self._batch(spins)
         if batch.shape[1] != self.lattice.N:
             raise ValueError(
                 f"spins have {batch.shape[1]} sites but the lattice has {self.lattice.N}."
             )
-        g = self.features(self.object_values(batch))
+        g = _SiteMajor.apply(self._features(self._values(batch)))
         return g[0] if single else g
 
-    def features(self, values: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+    def features(self, values: torch.Tensor) -> torch.Tensor:
+        """Features (F, N, n_features) from object values (F, N, K)."""
+        return _SiteMajor.apply(self._features(values.transpose(1, 2).contiguous()))
+
+    def _features(self, values: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        """Channel-major features (F, n_features, N) from values (F, K, N)."""
         raise NotImplementedError
 
     @property
@@ -459,7 +686,7 @@ class BondDescriptor(torch.nn.Module):
 class PlainDescriptor(BondDescriptor):
     """Raw object values in the lattice frame (no point-group symmetrization)."""
 
-    def features(self, values: torch.Tensor) -> torch.Tensor:
+    def _features(self, values: torch.Tensor) -> torch.Tensor:
         return values
 
     @property
@@ -471,6 +698,19 @@ class BispectrumDescriptor(BondDescriptor):
     """Irrep power spectrum and reference-phase bispectrum of the object values.
 
     See the module docstring for the invariants and their completeness.
+
+    Notes
+    -----
+    Evaluation (module notes): one GEMM ``[c; r] = W_c^T v`` gives the irrep blocks
+    ``f^Gamma_a`` (partner-major, copies contiguous) and the references
+    ``r^Gamma_a = n_Gamma^{-1/2} sum_c f^Gamma_{a,c}``; with ``R = (1, r)`` one GEMM
+    ``M = W_m^T (R o R)`` over the products ``R_b R_e`` (``b <= e``) gives, for every copy
+    term ``(Gamma, Gamma_1, Gamma_2, T)``,
+    ``M_{a,k} = sum_{b,e} T^k_{abe} R^{Gamma_1}_b R^{Gamma_2}_e`` and for every reference
+    triple ``M'_{a,k} = sum_{b,e} T^k_{abe} R^{Gamma_2}_b R^{Gamma_3}_e``; then
+    ``B_{c,k} = sum_a f_{a,c} M_{a,k}`` and ``sum_a R^{Gamma_1}_a M'_{a,k}``. The
+    ``cols_<irrep>`` buffers and the ``T_``/``R_`` tensors describe the same invariants in
+    the original basis order.
     """
 
     def __init__(self, lattice: Lattice, config: DescriptorConfig) -> None:
@@ -523,35 +763,147 @@ class BispectrumDescriptor(BondDescriptor):
                 self._ref_terms.append((r1, r2, r3, name))
                 n_feat += len(t)
         self._n_features = n_feat
+        self._build_matrices(basis, columns)
+
+    def _build_matrices(self, basis: NDArray, columns: dict[str, list]) -> None:
+        """Coefficient/reference map ``W_c``, product pairs and the term map ``W_m``."""
+        cols = {n: np.asarray(columns[n]) for n in self.names}  # (copies, d)
+        nontrivial = [n for n in self.names if n != "A1"]
+        # Rows of [c; r]: every irrep partner-major (f_a of all copies contiguous).
+        blocks: dict[str, int] = {}
+        w_rows: list[NDArray] = []
+        pos = 0
+        for n in self.names:
+            blocks[n] = pos
+            for a in range(cols[n].shape[1]):
+                w_rows.append(basis[:, cols[n][:, a]].T)
+                pos += cols[n].shape[0]
+        ref_off = {"1": 0}
+        d_ref = 1
+        self._ref_start = pos
+        for n in nontrivial:
+            ref_off[n] = d_ref
+            for a in range(cols[n].shape[1]):
+                w_rows.append(basis[:, cols[n][:, a]].sum(1)[None] / np.sqrt(cols[n].shape[0]))
+                d_ref += 1
+        w_c = np.concatenate(w_rows) if w_rows else np.zeros((0, self.n_objects))
+        # float64 masters, cast on use (cached): a float32 model must not round them twice.
+        self._masters = {"coef_map": torch.as_tensor(w_c)}
+        self._cast: dict[tuple, torch.Tensor] = {}
+        self._blocks = {n: (blocks[n], cols[n].shape[0], cols[n].shape[1]) for n in self.names}
+        # Products R_b R_e, b <= e.
+        self._ref_off = ref_off
+        pairs = list(itertools.combinations_with_replacement(range(d_ref), 2))
+        pair_of = {p: j for j, p in enumerate(pairs)}
+        # Per term: w (pairs, d, kt) with M_{a,k} = sum_p w[p, a, k] (R o R)_p.
+        terms: list[tuple[tuple, NDArray]] = []  # (group key, w)
+        for n, r1, r2, name in self._copy_terms:
+            t = getattr(self, name).numpy()  # (kt, d, d1, d2)
+            terms.append((("copy", n, *t.shape[:2]), self._term_matrix(t, r1, r2, pair_of)))
+        for r1, r2, r3, name in self._ref_terms:
+            t = getattr(self, name).numpy()  # (kt, d1, d2, d3)
+            key = ("ref", ref_off[r1], *t.shape[:2])
+            terms.append((key, self._term_matrix(t, r2, r3, pair_of)))
+        # Consecutive terms with the same key form one group, evaluated by one product:
+        # its columns are ordered (a, term, k) so that M_a of the group is one block.
+        groups: list[tuple[tuple, list[NDArray]]] = []
+        for key, w in terms:
+            if groups and groups[-1][0] == key:
+                groups[-1][1].append(w)
+            else:
+                groups.append((key, [w]))
+        m_cols = []
+        self._groups: list[tuple[str, str | int, int, int, int]] = []  # kind, who, d, kt, w
+        for (kind, who, kt, d), ws in groups:
+            stack = np.stack(ws, 1)  # (pairs, terms, d, kt)
+            m_cols.append(stack.transpose(0, 2, 1, 3).reshape(len(pairs), -1))
+            self._groups.append((kind, who, d, kt, len(ws)))
+        w_m = np.concatenate(m_cols, 1).T if m_cols else np.zeros((0, len(pairs)))
+        self._m_sizes = [w * kt for *_, d, kt, w in self._groups for _ in range(d)]
+        self._masters["term_map"] = torch.as_tensor(w_m)
+        self.register_buffer(
+            "pair_b", torch.as_tensor([p[0] for p in pairs], dtype=torch.int64), persistent=False
+        )
+        self.register_buffer(
+            "pair_e", torch.as_tensor([p[1] for p in pairs], dtype=torch.int64), persistent=False
+        )
+
+    def _term_matrix(self, t: NDArray, r1: str, r2: str, pair_of: dict) -> NDArray:
+        """``w[p, a, k]`` with ``sum_{b,e} T^k_{abe} R^{r1}_b R^{r2}_e = sum_p w[p, a, k] RR_p``."""
+        kt, d = t.shape[:2]
+        w = np.zeros((len(pair_of), d, kt))
+        for kk, a, b, e in itertools.product(
+            range(kt), range(d), range(t.shape[2]), range(t.shape[3])
+        ):
+            gb, ge = self._ref_off[r1] + b, self._ref_off[r2] + e
+            w[pair_of[(min(gb, ge), max(gb, ge))], a, kk] += t[kk, a, b, e]
+        return w
 
     @property
     def n_features(self) -> int:
         return self._n_features
 
+    def _matrix(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        """float64 master matrix ``name`` cast to the dtype and device of ``like``."""
+        key = (name, like.dtype, like.device)
+        if key not in self._cast:
+            self._cast[key] = self._masters[name].to(device=like.device, dtype=like.dtype)
+        return self._cast[key]
+
     def coefficients(self, values: torch.Tensor) -> dict[str, torch.Tensor]:
         """Irrep coefficient vectors ``{irrep: f (F, N, copies, d)}``, ``f -> D(g) f``."""
-        c = values @ self.basis.to(values.dtype)
-        return {n: c[..., getattr(self, f"cols_{n}")] for n in self.names}
+        c = _left_mm(self._matrix("coef_map", values), values.transpose(1, 2))  # (F, rows, N)
+        out = {}
+        for n, (start, copies, d) in self._blocks.items():
+            out[n] = c[:, start : start + copies * d].unflatten(1, (d, copies)).permute(0, 3, 2, 1)
+        return out
 
-    def features(self, values: torch.Tensor) -> torch.Tensor:
-        coef = self.coefficients(values)
-        dtype = values.dtype
+    def _features(self, values: torch.Tensor) -> torch.Tensor:
+        c = _left_mm(self._matrix("coef_map", values), values)  # (F, K + D - 1, N)
+        # One split (one backward node) into the partner blocks f^Gamma_a and r.
+        sizes = [copies for _, copies, d in self._blocks.values() for _ in range(d)]
+        parts = c.split([*sizes, c.shape[1] - sum(sizes)], dim=1)
+        f: dict[str, list[torch.Tensor]] = {}
+        j = 0
+        for n, (_, _, d) in self._blocks.items():
+            f[n] = list(parts[j : j + d])
+            j += d
         out = []
-        if "A1" in coef:
-            out.append(coef["A1"][..., 0])
-        refs = {"1": values.new_ones(values.shape[:2] + (1,))}
-        for n, f in coef.items():
+        if "A1" in f:
+            out.append(f["A1"][0])
+        for n, fa in f.items():
             if n != "A1":
-                out.append((f * f).sum(-1))
-                refs[n] = f.sum(-2) / np.sqrt(f.shape[-2])
-        for n, r1, r2, name in self._copy_terms:
-            t = getattr(self, name).to(dtype)
-            b = torch.einsum("fnca,fnb,fne,kabe->fnck", coef[n], refs[r1], refs[r2], t)
-            out.append(b.flatten(-2))
-        for r1, r2, r3, name in self._ref_terms:
-            t = getattr(self, name).to(dtype)
-            out.append(torch.einsum("fna,fnb,fne,kabe->fnk", refs[r1], refs[r2], refs[r3], t))
-        return torch.cat(out, dim=-1)
+                p = fa[0] * fa[0]
+                for a in range(1, len(fa)):
+                    p = p + fa[a] * fa[a]
+                out.append(p)
+        if self._m_sizes:
+            ones = c.new_ones(c.shape[0], 1, c.shape[2])
+            r = torch.cat([ones, parts[-1]], dim=1)  # (F, D, N), R_0 = 1
+            rr = r.index_select(1, self.pair_b) * r.index_select(1, self.pair_e)
+            m = _left_mm(self._matrix("term_map", rr), rr).split(self._m_sizes, dim=1)
+            rs = r.split(1, dim=1)
+            j = 0
+            for kind, who, d, kt, w in self._groups:
+                if kind == "copy":  # B[term, c, k] = sum_a M_a[term, k] f_a[c]
+                    fa = [x[:, None, :, None] for x in f[who]]  # (F, 1, C, 1, N)
+                    ma = [x.unflatten(1, (w, 1, kt)) for x in m[j : j + d]]
+                else:  # sum_a R_{off + a} M'_a[term, k]
+                    fa = list(rs[who : who + d])
+                    ma = list(m[j : j + d])
+                t = ma[0] * fa[0]
+                for a in range(1, d):
+                    t = t + ma[a] * fa[a]
+                out.append(t.flatten(1, -2))
+                j += d
+        return torch.cat(out, dim=1)
+
+
+def _left_mm(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``w @ x`` for a matrix ``w`` (R, K) and channel-major ``x`` (F, K, N); one GEMM."""
+    if x.shape[0] == 1:
+        return (w @ x[0])[None]
+    return torch.matmul(w, x)
 
 
 def make_descriptor(
