@@ -311,10 +311,10 @@ def _check_system(name: str, cfg: Mapping[str, Any]) -> Iterator[str]:
             f"{key}.train.descriptor.inner_r_cut = {inner} must not exceed "
             f"{key}.train.descriptor.r_cut = {desc.get('r_cut', 2.0)}."
         )
-    if driven and train["potential"] != "generalized":
+    if driven and train["potential"] == "conservative":
         yield (
             f"{key}.train.potential = {train['potential']!r}: a driven system needs "
-            "'generalized' (the NEGF field is not a gradient)."
+            "'vector' or 'generalized' (the NEGF field is not a gradient)."
         )
     if train["target"] == "nonequilibrium":
         if not driven:
