@@ -1,6 +1,6 @@
 """Behler–Parrinello models of exchange fields: models, export, training, evaluation.
 
-See :mod:`mllg.nn.model` (conservative and generalized-potential models, export),
+See :mod:`mllg.nn.model` (conservative, generalized-potential and vector models, export),
 :mod:`mllg.nn.provider` (field provider for LLG, committee) and
 :mod:`mllg.nn.training` (Lightning training, metrics, the measured recipe:
 :func:`recommended_config` and :func:`sample_training_frames`).

@@ -24,7 +24,11 @@ terms odd in x (a current along x: the adiabatic spin-transfer field
 ``b S_i x (S_{i+1} - S_{i-1}) / 2`` and the nonadiabatic ``beta (S_{i+1} - S_{i-1}) / 2``)
 are representable; they are first order in the spin gradient, which no sum of local
 rotation-invariant scalars can produce (``S . dS/dx = 0``). The field is no gradient:
-the model has no energy (``energy`` is an empty ``(F, 0)`` tensor).
+the model has no energy (``energy`` is an empty ``(F, 0)`` tensor). On a strip of width
+``W > 1`` the mirror ``y -> -y`` maps slot ``(dx, dy)`` to ``(dx, -dy)``; with the
+mirror-invariant bispectrum descriptor the per-slot weights cannot follow it exactly, so
+train with ``augment_point_group`` (exact labels) or use the ``plain`` descriptor. On a
+chain the slots are ``(dx, 0)`` only and the question does not arise.
 
 Units: energies and fields in units of the hopping t (spins are dimensionless unit
 vectors). The gradients are taken with respect to the unconstrained 3-vectors S_i; only

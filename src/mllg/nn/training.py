@@ -686,8 +686,8 @@ def recommended_config(system: str = "tetrahedral") -> dict:
     ----------
     system : {"tetrahedral", "120", "double_exchange", "strip"}
         Triangular f = 1/4, J = 2 (tetrahedral regime); triangular f = 1/2, J = 6
-        (120 deg); square double exchange J = 6, n = 0.97; driven strip (generalized
-        potential, lead features; not yet measured).
+        (120 deg); square double exchange J = 6, n = 0.97; driven strip (vector model of
+        ``h(V) - h(0)`` with lead features, ``benchmarks/RESULTS.md``, "vector model").
 
     Returns
     -------
@@ -739,7 +739,7 @@ def recommended_config(system: str = "tetrahedral") -> dict:
     model = ModelConfig(
         descriptor=plain,
         hidden=(64, 64),
-        potential="conservative" if equilibrium else "generalized",
+        potential="conservative" if equilibrium else "vector",
         lead_columns=0 if equilibrium else 5,
     )
     train_cfg = TrainConfig(
