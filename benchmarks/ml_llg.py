@@ -19,10 +19,17 @@ Tables (random weights: timing does not depend on trained values):
     field evaluation against its floor = network matmul FLOPs / measured GEMM rate;
 (e) torch.compile vs eager at 128x128;
 (f) ML-LLG vs ED-LLG quenches on 6x6 (a linear BP model fitted to ED fields): energy
-    relaxation and final S(q) compared within the seed-to-seed error (``--f``).
+    relaxation and final S(q) compared within the seed-to-seed error (``--f``);
+(g) the model's own field evaluation (``BPModel(spins)``: descriptor, network, one
+    reverse pass) against the floor, 128x128 triangular, 1 thread, float32, medians of
+    process-CPU time (``--g``); also the provider (fused and generic) in the same run;
+(h) spin-steps/s of a full LLG step, provider fused vs generic (the model's own
+    descriptor), 128x128 and 256x256 triangular, 1 and 2 threads (``--h``).
 
 Models: ``default`` = ``ModelConfig()`` (bispectrum r_c = 2 with degree-3 terms, SiLU
-64-64); ``compact`` = bispectrum ``triples=False`` (degree <= 2), SiLU 32-32.
+64-64); ``compact`` = bispectrum ``triples=False`` (degree <= 2), SiLU 32-32; (g) and (h)
+add ``plain`` = plain descriptor r_c = 4, inner r_c = 2 (120 features triangular), SiLU
+64-64, the recommended production model, and ``plain-compact`` (same, SiLU 32-32).
 """
 
 from __future__ import annotations
@@ -49,6 +56,12 @@ QUICK = "--quick" in sys.argv
 CONFIGS = {
     "default": ModelConfig(),
     "compact": ModelConfig(descriptor={"triples": False}, hidden=(32, 32)),
+}
+PLAIN = {"kind": "plain", "r_cut": 4.0, "inner_r_cut": 2.0}
+CONFIGS_G = {
+    **CONFIGS,
+    "plain": ModelConfig(descriptor=PLAIN, hidden=(64, 64)),
+    "plain-compact": ModelConfig(descriptor=PLAIN, hidden=(32, 32)),
 }
 LLG_KW = dict(alpha=0.5, dt=0.05, kT=0.01, seed=0)
 
@@ -294,6 +307,116 @@ def table_e() -> None:
         )
 
 
+def _cpu_median(fn, reps: int) -> float:
+    """Median process-CPU seconds of ``fn()`` after one warm-up call (1 thread: robust to
+    the load of a shared machine, which mostly deschedules the process)."""
+    fn()
+    ts = []
+    for _ in range(reps):
+        t0 = time.process_time()
+        fn()
+        ts.append(time.process_time() - t0)
+    return float(np.median(ts))
+
+
+def _uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def _g_row(name: str, cfg: ModelConfig, L: int, rate: float, reps: int) -> str:
+    """One row of table (g): descriptor, network, model and provider times (CPU medians)."""
+    torch.manual_seed(0)
+    m = BPModel(make_lattice("triangular", L), ModelConfig(**{**cfg.to_dict(), "dtype": "float32"}))
+    m.eval()
+    for p in m.parameters():
+        p.requires_grad_(False)
+    spins = random_spins(m.lattice.N, 2)
+    s = torch.as_tensor(spins, dtype=torch.float32)[None]
+    sg = s.clone().requires_grad_(True)
+    with torch.no_grad():
+        g = m.descriptor(s)
+    # incoming gradient in the layout the first linear layer's backward produces
+    w = torch.randn(g.shape, dtype=g.dtype)
+    x = g.detach().clone().requires_grad_(True)
+
+    def desc_fwd():
+        with torch.no_grad():
+            m.descriptor(s)
+
+    def net_fb():
+        out = m.net((x - m.feature_mean) / m.feature_std)
+        torch.autograd.grad(out.sum(), x)
+
+    t_fwd = _cpu_median(desc_fwd, reps)
+    t_desc = _cpu_median(lambda: torch.autograd.grad(m.descriptor(sg), sg, w), reps)
+    t_net = _cpu_median(net_fb, reps)
+    t_eval = _cpu_median(lambda: m(s), reps)
+    prov = {}
+    for fused in (True, False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            p = MLFieldProvider(m, fused=fused)
+        prov[fused] = (_cpu_median(lambda p=p: p(spins), reps), p.fused)
+    floor = net_flops(m) * m.lattice.N / rate
+    fused_txt = f"{1e3 * prov[True][0]:.1f}" + ("" if prov[True][1] else " (fell back)")
+    return (
+        f"| {name} | {m.descriptor.n_features} | {1e3 * t_fwd:.1f} | {1e3 * t_desc:.1f} | "
+        f"{1e3 * t_net:.1f} | {1e3 * t_eval:.1f} | {1e3 * floor:.2f} | "
+        f"**{t_eval / floor:.1f}** | {fused_txt} ({prov[True][0] / floor:.1f}x) | "
+        f"{1e3 * prov[False][0]:.1f} ({prov[False][0] / floor:.1f}x) |"
+    )
+
+
+def table_g() -> None:
+    """BPModel's own field evaluation vs the floor (process-CPU medians, 1 thread)."""
+    L = 64 if QUICK else 128
+    torch.set_num_threads(1)
+    reps = 11
+    a, b = torch.randn(16384, 256), torch.randn(256, 64)
+    rate = 2 * 16384 * 256 * 64 / _cpu_median(lambda: a @ b, 21)
+    print(
+        f"\n## (g) BPModel field evaluation vs floor, {L}x{L} triangular, 1 thread, float32, "
+        f"ms (median process-CPU time of {reps})"
+    )
+    print(f"float32 GEMM rate (16384x256 @ 256x64, same run): {rate / 1e9:.1f} GFLOP/s")
+    print(f"load: {_uptime()}")
+    print(
+        "| model | features | descriptor fwd | descriptor fwd+bwd | network fwd+bwd | "
+        "model eval | floor | eval/floor | provider fused | provider generic |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, cfg in CONFIGS_G.items():
+        print(_g_row(name, cfg, L, rate, reps), flush=True)
+    print(f"load at the end: {_uptime()}")
+
+
+def table_h() -> None:
+    """Spin-steps/s, provider fused vs generic (model descriptor), wall time."""
+    sizes = (64,) if QUICK else (128, 256)
+    print("\n## (h) spin-steps/s (full Langevin midpoint step, float32): provider fused / generic")
+    print(f"load: {_uptime()}")
+    print("| model | threads | " + " | ".join(f"{L}x{L} fused / generic" for L in sizes) + " |")
+    print("|---|---|" + "---|" * len(sizes))
+    for name in ("compact", "default", "plain"):
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            row = []
+            for L in sizes:
+                torch.manual_seed(0)
+                m = BPModel(make_lattice("triangular", L), CONFIGS_G[name])
+                n = L * L
+                steps = max(3, min(10, int(1e5 / n)))
+                rates = []
+                for fused in (True, False):
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        p = MLFieldProvider(m, fused=fused)
+                    rates.append(n / step_time(p, n, steps))
+                row.append(f"{rates[0]:.3g} / {rates[1]:.3g}")
+            print(f"| {name} | {threads} | " + " | ".join(row) + " |", flush=True)
+    print(f"load at the end: {_uptime()}")
+
+
 def fitted_linear_model(lat, ed, n_train: int = 16, seed: int = 11):
     """Linear BP model (pair couplings within r_c = 3.5) fitted to ED perpendicular fields.
 
@@ -400,6 +523,8 @@ if __name__ == "__main__":
         "--e": table_e,
         "--f": table_f,
         "--bcpu": table_b_cpu,
+        "--g": table_g,
+        "--h": table_h,
     }
     chosen = [fn for flag, fn in parts.items() if flag in sys.argv]
     for fn in chosen or (
