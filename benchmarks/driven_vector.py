@@ -107,6 +107,9 @@ def main() -> None:
     ap.add_argument("--train", type=json.loads, default={}, help="train overrides (JSON)")
     ap.add_argument("--sample", type=json.loads, default={}, help="sample overrides (JSON)")
     ap.add_argument("--no-llg", action="store_true", help="skip the wall runs")
+    ap.add_argument(
+        "--base-potential", default=None, help="potential of the V = 0 model (default: same)"
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     over: dict[str, Any] = {
@@ -137,10 +140,27 @@ def main() -> None:
         )
         tr = sys_p["train"]
         label = pot
+        base_pot = args.base_potential or pot
+        if base_pot != pot:
+            label = f"{pot}+{base_pot}0"
+        sys_eq = copy.deepcopy(sys_p)
+        sys_eq["train"]["potential"] = base_pot
         base_dir = root / label / "V0"
         t1 = time.perf_counter()
-        m_eq = studies.train_model(sys_p, eq_data, 0, base_dir)
+        m_eq = studies.train_model(sys_eq, eq_data, 0, base_dir)
         eq_time = time.perf_counter() - t1
+        drift = None
+        if int(sys_p["validate"]["llg_steps"]):  # V = 0: the relaxed ML wall should not move
+            from mllg.analysis.domain_wall import wall_positions, wall_velocity
+            from mllg.io import open_store
+
+            traj = root / label / "V0" / "sim.zarr"
+            studies.simulate(sys_p, voltage_tag(0.0), 0, [base_dir / "model"], traj)
+            ds = open_store(traj)
+            lat = studies.system_lattice(sys_p, sys_p["simulate"]["L"])
+            pos = wall_positions(ds["spins"].transpose("frame", "site", "vec").values, lat)
+            drift = wall_velocity(ds["time"].values, pos, t_min=sys_p["analyze"]["t_min"])[0]
+            print(f"{label}: V = 0 ML wall drift {drift:.2e} sites/t", flush=True)
         for v in args.voltages:
             tag = voltage_tag(v)
             t1 = time.perf_counter()
@@ -155,6 +175,8 @@ def main() -> None:
             smooth = smooth_wall_metrics(sys_p, v, models[0], base[0])
             row = {
                 "potential": pot,
+                "base_potential": base_pot,
+                "v0_drift_ml": drift,
                 "bias": v,
                 "L": sys_p["sample"]["L"],
                 "frames": m["n_frames_train"] + m["n_frames_val"] + m["n_frames_test"],

@@ -356,6 +356,10 @@ def train_model(
     epochs, train time), ``parity.png``, ``checkpoints/``, ``logs/`` (CSV). Stale
     checkpoints and logs of an earlier run are removed first.
 
+    The model's potential is ``train.potential``, except for the V = 0 model of
+    ``train.target = nonequilibrium`` (data without ``fields_eq``), which uses
+    ``train.eq_potential`` when set (h(0) is the gradient of the grand potential).
+
     Returns
     -------
     dict
@@ -369,11 +373,15 @@ def train_model(
     out_dir = Path(out_dir)
     for stale in ("checkpoints", "logs"):
         shutil.rmtree(out_dir / stale, ignore_errors=True)
+    potential = t["potential"]
+    if t.get("eq_potential") and t.get("target") == "nonequilibrium":
+        if not all("fields_eq" in open_store(p).data_vars for p in data):
+            potential = t["eq_potential"]  # the V = 0 model of h(0)
     mcfg = ModelConfig(
         descriptor=dict(t["descriptor"]),
         hidden=tuple(t["hidden"]),
         activation=t["activation"],
-        potential=t["potential"],
+        potential=potential,
         lead_columns=int(t["lead_columns"]),
         dtype=t["dtype"],
         vector_r_cut=float(t.get("vector_r_cut", 2.0)),
