@@ -127,6 +127,42 @@ def test_float32_model_runs(rng):
     assert np.allclose(out["fields"].numpy(), ref.predict(s)["fields"], atol=1e-4)
 
 
+@pytest.mark.parametrize(
+    "kind,L,W,kw",
+    [
+        ("triangular", 6, 6, {}),
+        ("square", 5, 5, {"descriptor": {"kind": "plain", "r_cut": 2.0}, "activation": "tanh"}),
+        ("strip", 8, 3, {"potential": "generalized", "lead_columns": 2}),
+        ("strip", 8, 1, {"potential": "vector", "lead_columns": 2}),
+    ],
+)
+def test_folded_standardization_equals_the_formula(kind, L, W, kw, rng):
+    """``network_outputs`` (standardization folded into the first layer) equals
+    ``net((G - mean) / std)`` in float64 to 1e-12, also its spin and parameter gradients;
+    the state dict keys and shapes are those of the unfolded model."""
+    lat = make_lattice(kind, L, W, periodic_y=kind != "strip")
+    model = _model(lat, **kw)
+    with torch.no_grad():
+        model.feature_mean.mul_(3.0)  # large mean: cancellation in b - (W / std) mean
+    s = torch.as_tensor(np.stack([random_spins(lat.N, rng) for _ in range(2)]))
+    s.requires_grad_(True)
+    ref = model.net(model.inputs(s))
+    got = model.network_outputs(s)
+    assert got.shape == ref.shape == (2, lat.N, model.n_out)
+    assert torch.allclose(got, ref, rtol=0, atol=1e-12)
+    assert torch.allclose(model.network_outputs(s[0]), ref[0], rtol=0, atol=1e-12)
+    w = torch.randn_like(ref)
+    params = [s, *model.parameters()]
+    g_ref = torch.autograd.grad((ref * w).sum(), params)
+    g_got = torch.autograd.grad((got * w).sum(), params)
+    for a, b in zip(g_got, g_ref, strict=True):
+        assert torch.allclose(a, b, rtol=0, atol=1e-12)
+    n_in = model.descriptor.n_features + 2 * model.config.lead_columns
+    state = model.state_dict()
+    assert state["net.0.weight"].shape == (16, n_in)
+    assert state["feature_mean"].shape == state["feature_std"].shape == (n_in,)
+
+
 def test_export_roundtrip_other_size_and_provider(tmp_path, rng):
     lat = make_lattice("triangular", 6, 6)
     model = _model(lat)

@@ -40,6 +40,10 @@ standardized, ``x = (G - mean) / std``, and the network output is scaled,
 ``eps_i = energy_scale * net(x) + energy_shift``. For a strip with ``lead_columns = n``
 every site also gets ``2 n`` inputs, the one-hot encoding of its distance (in columns)
 to the left and to the right lead when that distance is below ``n`` (zero in the bulk).
+The evaluation folds the standardization into the first linear layer (``W x + b =
+(W / std) G + b - (W / std) mean``, recomputed from the parameters on every call), so no
+pass over the ``(F, N, n_in)`` features is spent on it; the stored parameters and their
+meaning are those of the formula above.
 
 Export (:func:`save_model`) writes ``config.json`` and ``weights.pt`` (a plain state dict);
 :func:`load_model` reads them with ``torch.load(weights_only=True)`` so no pickled code
@@ -270,11 +274,44 @@ class BPModel(torch.nn.Module):
         return 0 if self.potential == "vector" else self.n_out
 
     def inputs(self, spins: torch.Tensor) -> torch.Tensor:
-        """Standardized network inputs (F, N, n_in)."""
+        """Standardized network inputs ``x = (G - mean) / std``, (F, N, n_in).
+
+        The reference formula: :meth:`network_outputs` gives ``net(x)`` without forming
+        ``x`` (the standardization is folded into the first layer).
+        """
         g = self.descriptor(spins)
         if self.lead.shape[1]:
             g = torch.cat([g, self.lead.to(g.dtype).expand(g.shape[0], -1, -1)], dim=-1)
         return (g - self.feature_mean) / self.feature_std
+
+    def folded_first_layer(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """First layer with the standardization folded in: ``(W / std, b - (W / std) mean)``.
+
+        ``W x + b`` with ``x = (G - mean) / std`` equals ``(W / std) G + b - (W / std) mean``
+        (``W / std`` scales column j by ``1 / std_j``). Computed from the parameters and
+        buffers on every call (``n_hidden x n_in``, negligible), so training, checkpoints
+        (unchanged state-dict keys and shapes) and exported models are unaffected.
+        """
+        first = self.net[0]
+        weight = first.weight / self.feature_std
+        bias = first.bias - weight @ self.feature_mean
+        return weight, bias
+
+    def network_outputs(self, spins: torch.Tensor) -> torch.Tensor:
+        """Raw network outputs ``net(x_i)`` (F, N, n_out), equal to ``net(inputs(spins))``.
+
+        Evaluates the folded first layer (:meth:`folded_first_layer`) on the descriptor
+        directly: no pass over ``(F, N, n_in)`` for the standardization (forward or
+        backward) and no concatenation of the lead encoding, whose constant contribution
+        ``lead (W / std)_lead^T`` is added per site.
+        """
+        g = self.descriptor(spins)  # (F, N, n_features) or (N, n_features)
+        weight, bias = self.folded_first_layer()
+        n_feat = g.shape[-1]
+        if self.lead.shape[1]:
+            bias = self.lead.to(weight.dtype) @ weight[:, n_feat:].T + bias  # (N, h_1)
+            weight = weight[:, :n_feat]
+        return self.net[1:](torch.nn.functional.linear(g, weight) + bias)
 
     def site_energies(self, spins: torch.Tensor) -> torch.Tensor:
         """Site outputs (F, N, n_out), units of t.
@@ -282,7 +319,7 @@ class BPModel(torch.nn.Module):
         Site energies ``eps_i``, ``(a_i, b_i)`` (generalized) or the slot coefficients
         ``(w_i1..w_iK, u_i1..u_iK)`` (vector model).
         """
-        return self.net(self.inputs(spins)) * self.energy_scale + self.energy_shift
+        return self.network_outputs(spins) * self.energy_scale + self.energy_shift
 
     def forward(self, spins: torch.Tensor, create_graph: bool = False) -> dict[str, torch.Tensor]:
         """Energies and fields; ``create_graph=True`` keeps the graph for training."""
