@@ -8,23 +8,27 @@ Run (one run, everything back to back; writes nothing but stdout)::
 Tables (random weights: timing does not depend on trained values):
 
 (a) time per LLG step (semi-implicit midpoint = 2 field evaluations + integrator) of
-    ML (float32, fused provider) vs KPM and ED on the double-exchange square lattice
+    ML (float32 provider) vs KPM and ED on the double-exchange square lattice
     (t = 1, J = 6, f = 0.485, kT = 0.05 as in RESULTS.md) at 24x24 (ED feasible) and
     48x48 (KPM; ED there is ~170 s per evaluation and is not run);
 (b) ML throughput in spin-steps/s (N x steps / s, full Langevin LLG step) from 32x32 to
     256x256, 1 and 2 torch threads, square and triangular lattices;
 (c) peak resident memory of a 256x256 run (fresh subprocess, ``ru_maxrss``);
-(d) where the time goes at 128x128 (1 thread): descriptor (+ first layer) forward, rest
-    of the network forward, backward, NumPy<->torch conversions, integrator; and the
-    field evaluation against its floor = network matmul FLOPs / measured GEMM rate;
-(e) torch.compile vs eager at 128x128;
+(d) where the time goes at 128x128 (1 thread): descriptor forward, network forward,
+    backward, NumPy<->torch conversions, integrator; and the field evaluation against
+    its floor = network matmul FLOPs / measured GEMM rate;
+(e) torch.compile vs eager provider at 128x128 (1 thread, process-CPU medians, the
+    floor of (g), compile time) for the models of (g);
 (f) ML-LLG vs ED-LLG quenches on 6x6 (a linear BP model fitted to ED fields): energy
     relaxation and final S(q) compared within the seed-to-seed error (``--f``);
 (g) the model's own field evaluation (``BPModel(spins)``: descriptor, network, one
     reverse pass) against the floor, 128x128 triangular, 1 thread, float32, medians of
-    process-CPU time (``--g``); also the provider (fused and generic) in the same run;
-(h) spin-steps/s of a full LLG step, provider fused vs generic (the model's own
-    descriptor), 128x128 and 256x256 triangular, 1 and 2 threads (``--h``).
+    process-CPU time (``--g``); also the provider (``MLFieldProvider``) in the same run;
+(h) spin-steps/s of a full LLG step through the provider, 128x128 and 256x256
+    triangular, 1 thread (``--h``; ``--h2`` adds 2 threads);
+(i) peak resident memory (``VmHWM``, fresh process) of the provider at 256x256
+    triangular, 1 thread, two evaluations after construction (``--i``; ``--provider-kw
+    JSON`` passes extra keyword arguments to ``MLFieldProvider``).
 
 Models: ``default`` = ``ModelConfig()`` (bispectrum r_c = 2 with degree-3 terms, SiLU
 64-64); ``compact`` = bispectrum ``triples=False`` (degree <= 2), SiLU 32-32; (g) and (h)
@@ -242,7 +246,7 @@ def table_d() -> None:
     )
     torch.set_num_threads(1)
     print(
-        "| model | features | descriptor+layer 1 fwd | rest of net fwd | backward | "
+        "| model | features | descriptor fwd | network fwd | backward | "
         "numpy<->torch | eval total | integrator per step | floor | eval/floor |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -252,15 +256,17 @@ def table_d() -> None:
         s = random_spins(m.lattice.N, 2)
         p(s)
         reps = 5
+        copy = p.model.model  # the provider's float32 copy of the model
         st = torch.as_tensor(s, dtype=torch.float32)[None]
         with torch.no_grad():
             t0 = time.perf_counter()
             for _ in range(reps):
-                z = p.net.first(st)
+                g = copy.descriptor(st)
             t_desc = (time.perf_counter() - t0) / reps
+            w, b = copy.folded_first_layer()
             t0 = time.perf_counter()
             for _ in range(reps):
-                p.net.rest(z)
+                copy.net[1:](torch.nn.functional.linear(g, w) + b)
             t_rest = (time.perf_counter() - t0) / reps
         p.timings = dict.fromkeys(p.timings, 0.0)
         t0 = time.perf_counter()
@@ -282,13 +288,22 @@ def table_d() -> None:
 
 
 def table_e() -> None:
+    """torch.compile of the provider vs eager (process-CPU medians, 1 thread)."""
     L = 64 if QUICK else 128
-    print(f"\n## (e) torch.compile, {L}x{L} triangular, 1 thread, ms per field evaluation")
-    print("| model | eager | compiled | speed-up | compile time (s) |")
-    print("|---|---|---|---|---|")
     torch.set_num_threads(1)
-    for name in CONFIGS:
-        m = model("triangular", L, name)
+    reps = 11
+    rate = _gemm_rate_cpu()
+    print(
+        f"\n## (e) torch.compile, {L}x{L} triangular, 1 thread, float32, ms per field "
+        f"evaluation (median process-CPU time of {reps})"
+    )
+    print(f"float32 GEMM rate (16384x256 @ 256x64, same run): {rate / 1e9:.1f} GFLOP/s")
+    print(f"load: {_uptime()}")
+    print("| model | floor | eager | compiled | eager/floor | compiled/floor | compile time (s) |")
+    print("|---|---|---|---|---|---|---|")
+    for name, cfg in CONFIGS_G.items():
+        torch.manual_seed(0)
+        m = BPModel(make_lattice("triangular", L), cfg)
         s = random_spins(m.lattice.N, 3)
         res = {}
         for comp in (False, True):
@@ -296,15 +311,15 @@ def table_e() -> None:
             t0 = time.perf_counter()
             p(s)
             first = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            for _ in range(5):
-                p(s)
-            res[comp] = ((time.perf_counter() - t0) / 5, first)
+            res[comp] = (_cpu_median(lambda p=p, s=s: p(s), reps), first)
+        floor = net_flops(m) * m.lattice.N / rate
         print(
-            f"| {name} | {1e3 * res[False][0]:.1f} | {1e3 * res[True][0]:.1f} | "
-            f"{res[False][0] / res[True][0]:.2f} | {res[True][1]:.0f} |",
+            f"| {name} | {1e3 * floor:.2f} | {1e3 * res[False][0]:.1f} | "
+            f"{1e3 * res[True][0]:.1f} | {res[False][0] / floor:.1f} | "
+            f"**{res[True][0] / floor:.1f}** | {res[True][1]:.0f} |",
             flush=True,
         )
+    print(f"load at the end: {_uptime()}")
 
 
 def _cpu_median(fn, reps: int) -> float:
@@ -323,6 +338,12 @@ def _uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
+def _gemm_rate_cpu() -> float:
+    """float32 GEMM rate (FLOP/s, process-CPU median) of (16384 x 256) @ (256 x 64)."""
+    a, b = torch.randn(16384, 256), torch.randn(256, 64)
+    return 2 * 16384 * 256 * 64 / _cpu_median(lambda: a @ b, 21)
+
+
 def _g_row(name: str, cfg: ModelConfig, L: int, rate: float, reps: int) -> str:
     """One row of table (g): descriptor, network, model and provider times (CPU medians)."""
     torch.manual_seed(0)
@@ -337,33 +358,28 @@ def _g_row(name: str, cfg: ModelConfig, L: int, rate: float, reps: int) -> str:
         g = m.descriptor(s)
     # incoming gradient in the layout the first linear layer's backward produces
     w = torch.randn(g.shape, dtype=g.dtype)
-    x = g.detach().clone().requires_grad_(True)
+    x = g.detach().clone().requires_grad_(True)  # keeps the descriptor's channel-major layout
 
     def desc_fwd():
         with torch.no_grad():
             m.descriptor(s)
 
-    def net_fb():
-        out = m.net((x - m.feature_mean) / m.feature_std)
+    def net_fb():  # as BPModel.network_outputs: standardization folded into layer 1
+        weight, bias = m.folded_first_layer()
+        out = m.net[1:](torch.nn.functional.linear(x, weight) + bias)
         torch.autograd.grad(out.sum(), x)
 
     t_fwd = _cpu_median(desc_fwd, reps)
     t_desc = _cpu_median(lambda: torch.autograd.grad(m.descriptor(sg), sg, w), reps)
     t_net = _cpu_median(net_fb, reps)
     t_eval = _cpu_median(lambda: m(s), reps)
-    prov = {}
-    for fused in (True, False):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            p = MLFieldProvider(m, fused=fused)
-        prov[fused] = (_cpu_median(lambda p=p: p(spins), reps), p.fused)
+    p = MLFieldProvider(m)
+    t_prov = _cpu_median(lambda: p(spins), reps)
     floor = net_flops(m) * m.lattice.N / rate
-    fused_txt = f"{1e3 * prov[True][0]:.1f}" + ("" if prov[True][1] else " (fell back)")
     return (
         f"| {name} | {m.descriptor.n_features} | {1e3 * t_fwd:.1f} | {1e3 * t_desc:.1f} | "
         f"{1e3 * t_net:.1f} | {1e3 * t_eval:.1f} | {1e3 * floor:.2f} | "
-        f"**{t_eval / floor:.1f}** | {fused_txt} ({prov[True][0] / floor:.1f}x) | "
-        f"{1e3 * prov[False][0]:.1f} ({prov[False][0] / floor:.1f}x) |"
+        f"**{t_eval / floor:.1f}** | {1e3 * t_prov:.1f} (**{t_prov / floor:.1f}x**) |"
     )
 
 
@@ -372,8 +388,7 @@ def table_g() -> None:
     L = 64 if QUICK else 128
     torch.set_num_threads(1)
     reps = 11
-    a, b = torch.randn(16384, 256), torch.randn(256, 64)
-    rate = 2 * 16384 * 256 * 64 / _cpu_median(lambda: a @ b, 21)
+    rate = _gemm_rate_cpu()
     print(
         f"\n## (g) BPModel field evaluation vs floor, {L}x{L} triangular, 1 thread, float32, "
         f"ms (median process-CPU time of {reps})"
@@ -382,23 +397,24 @@ def table_g() -> None:
     print(f"load: {_uptime()}")
     print(
         "| model | features | descriptor fwd | descriptor fwd+bwd | network fwd+bwd | "
-        "model eval | floor | eval/floor | provider fused | provider generic |"
+        "model eval | floor | eval/floor | provider |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, cfg in CONFIGS_G.items():
         print(_g_row(name, cfg, L, rate, reps), flush=True)
     print(f"load at the end: {_uptime()}")
 
 
 def table_h() -> None:
-    """Spin-steps/s, provider fused vs generic (model descriptor), wall time."""
+    """Spin-steps/s of a full LLG step through the provider, wall time."""
     sizes = (64,) if QUICK else (128, 256)
-    print("\n## (h) spin-steps/s (full Langevin midpoint step, float32): provider fused / generic")
+    threads_list = (1, 2) if "--h2" in sys.argv else (1,)
+    print("\n## (h) spin-steps/s (full Langevin midpoint step, float32 provider)")
     print(f"load: {_uptime()}")
-    print("| model | threads | " + " | ".join(f"{L}x{L} fused / generic" for L in sizes) + " |")
+    print("| model | threads | " + " | ".join(f"{L}x{L}" for L in sizes) + " |")
     print("|---|---|" + "---|" * len(sizes))
-    for name in ("compact", "default", "plain"):
-        for threads in (1, 2):
+    for name in CONFIGS_G:
+        for threads in threads_list:
             torch.set_num_threads(threads)
             row = []
             for L in sizes:
@@ -406,15 +422,44 @@ def table_h() -> None:
                 m = BPModel(make_lattice("triangular", L), CONFIGS_G[name])
                 n = L * L
                 steps = max(3, min(10, int(1e5 / n)))
-                rates = []
-                for fused in (True, False):
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        p = MLFieldProvider(m, fused=fused)
-                    rates.append(n / step_time(p, n, steps))
-                row.append(f"{rates[0]:.3g} / {rates[1]:.3g}")
+                row.append(f"{n / step_time(MLFieldProvider(m), n, steps):.3g}")
             print(f"| {name} | {threads} | " + " | ".join(row) + " |", flush=True)
     print(f"load at the end: {_uptime()}")
+
+
+def child_memory_provider(name: str, L: int, kw: dict) -> None:
+    """Peak memory of a provider: build, two evaluations, VmHWM (fresh process)."""
+    torch.set_num_threads(1)
+    base = _vm_hwm_gb()
+    torch.manual_seed(0)
+    m = BPModel(make_lattice("triangular", L), CONFIGS_G[name])
+    p = MLFieldProvider(m, **kw)
+    s = random_spins(L * L, 1)
+    p(s)
+    p(s)
+    print(json.dumps({"peak_gb": _vm_hwm_gb(), "base_gb": base}))
+
+
+def table_i() -> None:
+    """Peak resident memory of the provider at 256x256 triangular (fresh processes)."""
+    L = 128 if QUICK else 256
+    kw = sys.argv[sys.argv.index("--provider-kw") + 1] if "--provider-kw" in sys.argv else "{}"
+    print(
+        f"\n## (i) peak resident memory (VmHWM), {L}x{L} triangular, provider {kw}, "
+        "1 thread, build + 2 evaluations (fresh process)"
+    )
+    print(f"load: {_uptime()}")
+    print("| model | peak (GB) | after imports (GB) |")
+    print("|---|---|---|")
+    for name in CONFIGS_G:
+        out = subprocess.run(
+            [sys.executable, __file__, "--child-provider", name, str(L), kw],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        res = json.loads(out.splitlines()[-1])
+        print(f"| {name} | {res['peak_gb']:.2f} | {res['base_gb']:.2f} |", flush=True)
 
 
 def fitted_linear_model(lat, ed, n_train: int = 16, seed: int = 11):
@@ -514,6 +559,10 @@ if __name__ == "__main__":
         i = sys.argv.index("--child-memory")
         child_memory(sys.argv[i + 1], int(sys.argv[i + 2]), sys.argv[i + 3])
         raise SystemExit(0)
+    if "--child-provider" in sys.argv:
+        i = sys.argv.index("--child-provider")
+        child_memory_provider(sys.argv[i + 1], int(sys.argv[i + 2]), json.loads(sys.argv[i + 3]))
+        raise SystemExit(0)
     header()
     parts = {
         "--a": table_a,
@@ -525,7 +574,10 @@ if __name__ == "__main__":
         "--bcpu": table_b_cpu,
         "--g": table_g,
         "--h": table_h,
+        "--i": table_i,
     }
+    if "--h2" in sys.argv and "--h" not in sys.argv:
+        sys.argv.append("--h")
     chosen = [fn for flag, fn in parts.items() if flag in sys.argv]
     for fn in chosen or (
         [table_b, table_c, table_d] if QUICK else [table_a, table_b, table_c, table_d, table_e]
