@@ -958,7 +958,7 @@ def figures(
         plot_growth(series["time"].values, series["length"].values, outputs["growth"], name, fit)
         fig, ax = plt.subplots(figsize=(5.5, 4.2))
         for key in series.data_vars:
-            if key != "length":
+            if not key.endswith("length"):  # lengths: growth figure
                 ax.plot(series["time"].values, series[key].values.mean(0), label=key)
         ax.set_xlabel("time (1/t)")
         ax.set_ylabel("seed mean")
