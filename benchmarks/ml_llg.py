@@ -27,8 +27,11 @@ Tables (random weights: timing does not depend on trained values):
 (h) spin-steps/s of a full LLG step through the provider, 128x128 and 256x256
     triangular, 1 thread (``--h``; ``--h2`` adds 2 threads);
 (i) peak resident memory (``VmHWM``, fresh process) of the provider at 256x256
-    triangular, 1 thread, two evaluations after construction (``--i``; ``--provider-kw
-    JSON`` passes extra keyword arguments to ``MLFieldProvider``).
+    triangular, 1 thread, two evaluations after construction (``--i``).
+
+``--provider-kw JSON`` passes extra keyword arguments to ``MLFieldProvider`` in (g), (h)
+and (i), e.g. ``'{"fused": false}'`` to measure an older mllg (``PYTHONPATH``) whose
+provider still had the fused path; (g) then times that version's network formula.
 
 Models: ``default`` = ``ModelConfig()`` (bispectrum r_c = 2 with degree-3 terms, SiLU
 64-64); ``compact`` = bispectrum ``triples=False`` (degree <= 2), SiLU 32-32; (g) and (h)
@@ -338,6 +341,13 @@ def _uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
+def _provider_kw() -> dict:
+    """Extra ``MLFieldProvider`` keyword arguments from ``--provider-kw JSON`` (default none)."""
+    if "--provider-kw" not in sys.argv:
+        return {}
+    return json.loads(sys.argv[sys.argv.index("--provider-kw") + 1])
+
+
 def _gemm_rate_cpu() -> float:
     """float32 GEMM rate (FLOP/s, process-CPU median) of (16384 x 256) @ (256 x 64)."""
     a, b = torch.randn(16384, 256), torch.randn(256, 64)
@@ -365,15 +375,18 @@ def _g_row(name: str, cfg: ModelConfig, L: int, rate: float, reps: int) -> str:
             m.descriptor(s)
 
     def net_fb():  # as BPModel.network_outputs: standardization folded into layer 1
-        weight, bias = m.folded_first_layer()
-        out = m.net[1:](torch.nn.functional.linear(x, weight) + bias)
+        if hasattr(m, "folded_first_layer"):
+            weight, bias = m.folded_first_layer()
+            out = m.net[1:](torch.nn.functional.linear(x, weight) + bias)
+        else:  # code before the folding (PYTHONPATH to an older mllg)
+            out = m.net((x - m.feature_mean) / m.feature_std)
         torch.autograd.grad(out.sum(), x)
 
     t_fwd = _cpu_median(desc_fwd, reps)
     t_desc = _cpu_median(lambda: torch.autograd.grad(m.descriptor(sg), sg, w), reps)
     t_net = _cpu_median(net_fb, reps)
     t_eval = _cpu_median(lambda: m(s), reps)
-    p = MLFieldProvider(m)
+    p = MLFieldProvider(m, **_provider_kw())
     t_prov = _cpu_median(lambda: p(spins), reps)
     floor = net_flops(m) * m.lattice.N / rate
     return (
@@ -394,7 +407,7 @@ def table_g() -> None:
         f"ms (median process-CPU time of {reps})"
     )
     print(f"float32 GEMM rate (16384x256 @ 256x64, same run): {rate / 1e9:.1f} GFLOP/s")
-    print(f"load: {_uptime()}")
+    print(f"load: {_uptime()}; provider {_provider_kw()}")
     print(
         "| model | features | descriptor fwd | descriptor fwd+bwd | network fwd+bwd | "
         "model eval | floor | eval/floor | provider |"
@@ -410,7 +423,7 @@ def table_h() -> None:
     sizes = (64,) if QUICK else (128, 256)
     threads_list = (1, 2) if "--h2" in sys.argv else (1,)
     print("\n## (h) spin-steps/s (full Langevin midpoint step, float32 provider)")
-    print(f"load: {_uptime()}")
+    print(f"load: {_uptime()}; provider {_provider_kw()}")
     print("| model | threads | " + " | ".join(f"{L}x{L}" for L in sizes) + " |")
     print("|---|---|" + "---|" * len(sizes))
     for name in CONFIGS_G:
@@ -422,7 +435,8 @@ def table_h() -> None:
                 m = BPModel(make_lattice("triangular", L), CONFIGS_G[name])
                 n = L * L
                 steps = max(3, min(10, int(1e5 / n)))
-                row.append(f"{n / step_time(MLFieldProvider(m), n, steps):.3g}")
+                p = MLFieldProvider(m, **_provider_kw())
+                row.append(f"{n / step_time(p, n, steps):.3g}")
             print(f"| {name} | {threads} | " + " | ".join(row) + " |", flush=True)
     print(f"load at the end: {_uptime()}")
 
@@ -443,7 +457,7 @@ def child_memory_provider(name: str, L: int, kw: dict) -> None:
 def table_i() -> None:
     """Peak resident memory of the provider at 256x256 triangular (fresh processes)."""
     L = 128 if QUICK else 256
-    kw = sys.argv[sys.argv.index("--provider-kw") + 1] if "--provider-kw" in sys.argv else "{}"
+    kw = json.dumps(_provider_kw())
     print(
         f"\n## (i) peak resident memory (VmHWM), {L}x{L} triangular, provider {kw}, "
         "1 thread, build + 2 evaluations (fresh process)"
