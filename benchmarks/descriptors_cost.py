@@ -2,7 +2,7 @@
 
 Loads every exported model given on the command line onto L x L lattices of its kind
 and times energy + fields of the model (float64 as trained, a float32 copy) and of the
-production :class:`mllg.nn.MLFieldProvider` (fused float32 path). Table columns:
+production :class:`mllg.nn.MLFieldProvider` (float32 copy). Table columns:
 model, lattice, s/frame float64, float32, provider, provider microseconds per site.
 
 Run::
