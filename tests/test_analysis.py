@@ -112,7 +112,8 @@ def test_figures_are_written(tmp_path):
     )
     big = make_lattice("square", 64)
     plot_texture(big, tx.neel(big), tmp_path / "big.png")  # sub-sampled arrows
-    for name in ("chi", "sq", "g", "x", "w", "v", "big"):
+    plot_texture(big, tx.neel(big), tmp_path / "order.png", colour="order")
+    for name in ("chi", "sq", "g", "x", "w", "v", "big", "order"):
         assert (tmp_path / f"{name}.png").stat().st_size > 5_000
     with pytest.raises(ValueError, match="colour"):
         plot_texture(lat, s, tmp_path / "bad.png", colour="hue")

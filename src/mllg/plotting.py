@@ -29,7 +29,9 @@ def plot_texture(
     arrows: bool = True,
     colour: str = "Sz",
 ) -> None:
-    """Save a texture map: colour = S_z (or the site scalar chirality), arrows = (S_x, S_y).
+    """Save a texture map: colour = S_z, the site scalar chirality (``"chirality"``) or the
+    local order ``c_i`` = mean nearest-neighbour ``S_i . S_j`` (``"order"``: -1 Neel, +1
+    ferromagnetic); arrows = (S_x, S_y).
 
     Arrows are drawn where readable: on every site up to 48 x 48 sites, on a sub-grid of
     every ``ceil(L / 32)``-th site along each axis on larger lattices (``arrows=False``
@@ -39,10 +41,14 @@ def plot_texture(
         from mllg.analysis.order import site_chirality
 
         c, label, lim = site_chirality(lattice, spins), r"$\chi_i$", 4 / (3 * np.sqrt(3))
+    elif colour == "order":
+        from mllg.analysis.order import nn_correlation
+
+        c, label, lim = nn_correlation(lattice, spins), r"$c_i$ (nn $S_i \cdot S_j$)", 1.0
     elif colour == "Sz":
         c, label, lim = spins[:, 2], "$S_z$", 1.0
     else:
-        raise ValueError(f"colour={colour!r} is not allowed; use 'Sz' or 'chirality'.")
+        raise ValueError(f"colour={colour!r} is not allowed; use 'Sz', 'chirality' or 'order'.")
     pos = lattice.positions
     aspect = np.ptp(pos[:, 1]) / max(np.ptp(pos[:, 0]), 1.0)
     fig, ax = plt.subplots(figsize=(7.5, 1.2 + 6.0 * max(0.25, aspect)))

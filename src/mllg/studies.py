@@ -929,7 +929,7 @@ def figures(
     final = traj["spins"].isel(frame=-1).transpose("site", "vec").values
     t_end = float(traj["time"][-1])
     dpi = int(system.get("figures", {}).get("dpi", 120))
-    colour = "chirality" if system["analyze"]["order"] == "tetrahedral" else "Sz"
+    colour = {"tetrahedral": "chirality", "ferro_af": "order"}.get(system["analyze"]["order"], "Sz")
     plot_texture(
         lat, final, outputs["texture"], title=f"{name}: ML-LLG, t = {t_end:g}", colour=colour
     )
