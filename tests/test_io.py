@@ -89,6 +89,26 @@ def test_resume_cuts_incomplete_frames_and_appends(tmp_path, rng):
     np.testing.assert_array_equal(back["time"].values, data["time"])
 
 
+def test_frame_count_and_resume_state_are_committed_in_one_write(tmp_path, rng, monkeypatch):
+    # a kill between two metadata writes would pair n_frames of frame k with the RNG
+    # state of frame k - 1 (the resumed run then diverged, seen in the kill -9 test)
+    lat = make_lattice("square", 3)
+    data = _frames(rng, lat, 2)
+    w = io.TrajectoryWriter(tmp_path / "t.zarr", lat, _attrs({"seed": 1}))
+    w.append(**{key: v[:1] for key, v in data.items()})
+    writes = []
+    original = zarr.core.group.AsyncGroup._save_metadata
+
+    async def counted(self, *args, **kwargs):
+        writes.append(dict(self.metadata.attributes))
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(zarr.core.group.AsyncGroup, "_save_metadata", counted)
+    w.append(attrs={"rng_state": "state of frame 1"}, **{key: v[1:] for key, v in data.items()})
+    assert len(writes) == 1
+    assert writes[0]["n_frames"] == 2 and writes[0]["rng_state"] == "state of frame 1"
+
+
 def test_store_from_another_config_is_not_touched(tmp_path, rng):
     lat = make_lattice("square", 3)
     path = tmp_path / "t.zarr"

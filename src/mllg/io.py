@@ -217,7 +217,10 @@ class TrajectoryWriter:
     def set_attrs(self, **attrs: Any) -> None:
         """Update store attributes (e.g. a resume state) after the last append."""
         group = zarr.open_group(self.path, mode="r+", zarr_format=3)
-        group.attrs.update(_jsonable(attrs))
+        # One metadata write for all keys: ``group.attrs.update`` is the MutableMapping
+        # one, which writes zarr.json once per key, so a kill between the writes left
+        # ``n_frames`` of frame k with the RNG state of frame k - 1 (resume diverged).
+        group.update_attributes(_jsonable(attrs))
 
     def append(self, attrs: Mapping[str, Any] | None = None, **variables: NDArray) -> None:
         """Append frames (arrays with a leading frame axis), then commit them.
