@@ -34,23 +34,13 @@ import yaml
 
 from mllg import studies, textures
 from mllg.config import load_system_files, selected_systems, validate_config
-from mllg.dynamics import LLG
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def step_time(provider, system: dict, lattice, spins: np.ndarray, repeats: int) -> float:
     """Median wall time of one production LLG step (after one warm-up step), seconds."""
-    sim = system["simulate"]
-    llg = LLG(
-        provider,
-        alpha=sim["alpha"],
-        dt=sim["dt"],
-        kT=sim["kT_bath"],
-        precession=sim["precession"],
-        classical=studies._classical(system["model"]),
-        seed=0,
-    )
+    llg = studies.production_llg(system, provider, seed=0)
     times = []
     for k in range(repeats + 1):
         t0 = time.perf_counter()

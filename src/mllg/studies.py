@@ -484,9 +484,8 @@ def _start(
 
     Driven: a 180 deg wall (width 2) relaxed for ``simulate.relax_steps`` steps at
     alpha = 0.5 and kT = 0 with ``relax_provider()`` (the V = 0 model; built only when
-    needed). Equilibrium: random spins from ``seed``. The integrator uses
-    ``simulate.alpha``, ``dt``, ``kT_bath`` and ``precession``, the classical terms of
-    the model and the noise seed ``seed``.
+    needed). Equilibrium: random spins from ``seed``. The integrator is
+    :func:`production_llg`.
     """
     from mllg.analysis.domain_wall import domain_wall
 
@@ -508,16 +507,26 @@ def _start(
                 spins = frame.spins
     else:
         spins = textures.random_spins(lattice.N, np.random.default_rng(seed))
-    llg = LLG(
+    return spins, production_llg(system, provider, seed)
+
+
+def production_llg(system: Mapping[str, Any], provider: Any, seed: int) -> LLG:
+    """The LLG integrator of ``simulate``: ``simulate.alpha``, ``dt``, ``kT_bath`` and
+    ``precession``, the classical terms of the model and the noise seed ``seed``.
+
+    dS/dt = p S x h - alpha S x (S x h) + Langevin noise, h = provider field (units of t)
+    plus the classical terms (``mllg.dynamics.LLG``).
+    """
+    sim = system["simulate"]
+    return LLG(
         provider,
         alpha=sim["alpha"],
         dt=sim["dt"],
         kT=sim["kT_bath"],
         precession=sim["precession"],
-        classical=cl,
+        classical=_classical(system["model"]),
         seed=seed,
     )
-    return spins, llg
 
 
 def _wall_llg(
