@@ -55,17 +55,28 @@ VARIANTS = {
     "plain_r4_wide": (dict(kind="plain", r_cut=4.0, inner_r_cut=2.0), (128, 128)),
     "plain_r4_deep": (dict(kind="plain", r_cut=4.0, inner_r_cut=2.0), (128, 128, 128)),
     "plain_r5i3": (dict(kind="plain", r_cut=5.0, inner_r_cut=3.0), (64, 64)),
+    "plain_r4full": (dict(kind="plain", r_cut=4.0), (64, 64)),
+    "plain_r5full": (dict(kind="plain", r_cut=5.0), (64, 64)),
+    "plain_r4_big": (dict(kind="plain", r_cut=4.0, inner_r_cut=2.0), (256, 256, 128)),
+    "plain_r6": (dict(kind="plain", r_cut=6.0, inner_r_cut=2.0), (64, 64)),
+    "plain_r6i3": (dict(kind="plain", r_cut=6.0, inner_r_cut=3.0), (64, 64)),
     "bisp_r4": (dict(kind="bispectrum", r_cut=4.0, inner_r_cut=2.0, triples=False), (64, 64)),
     "bisp3_r4": (dict(kind="bispectrum", r_cut=4.0, inner_r_cut=2.0, triples=True), (64, 64)),
     "bisp_r3": (dict(kind="bispectrum", r_cut=3.0, inner_r_cut=3.0, triples=False), (64, 64)),
 }
 
 
+def _size_tag(args) -> str:
+    """File-name tag of a non-default training lattice (``_L18``), empty for the default."""
+    return f"_L{args.L}" if args.L else ""
+
+
 def get_data(args) -> tuple[FieldData, np.ndarray, dict]:
     kind, L, J, filling, ordered = SYSTEMS[args.system]
+    L = args.L or L
     lat = make_lattice(kind, L, L)
     spins_kT = args.kT_el if args.spins_kT is None else args.spins_kT
-    path = args.out / f"data_{args.system}_kT{spins_kT}_n{args.n_perturbed}.npz"
+    path = args.out / f"data_{args.system}{_size_tag(args)}_kT{spins_kT}_n{args.n_perturbed}.npz"
     if path.exists():
         z = np.load(path)
         info = json.loads(str(z["info"]))
@@ -113,7 +124,8 @@ def relabel_grand_canonical(data: FieldData, args, info: dict) -> tuple[FieldDat
     """
     kind, L, J, filling, _ = SYSTEMS[args.system]
     lat = data.lattice
-    path = args.out / f"data_{args.system}_kT{args.kT_el}_n{args.n_perturbed}_gc.npz"
+    name = f"data_{args.system}{_size_tag(args)}_kT{args.kT_el}_n{args.n_perturbed}_gc.npz"
+    path = args.out / name
     if path.exists():
         z = np.load(path)
         return FieldData(lat, z["spins"], z["fields"], z["energy"]), json.loads(str(z["info"]))
@@ -146,10 +158,41 @@ def relabel_grand_canonical(data: FieldData, args, info: dict) -> tuple[FieldDat
     return FieldData(lat, data.spins, fields, energy), info
 
 
+def locality(data: FieldData, origin: np.ndarray, args, info: dict) -> dict:
+    """Locality floor of the labels themselves, per data origin.
+
+    For 8 frames of each origin, 4 random centre sites each: the spins farther than ``r``
+    from the centre are taken from another frame of the same origin and the centre's
+    field is recomputed by the solver that made the labels (grand canonical at the data
+    set's ``mu`` with ``--grand-canonical``). ``delta(r) / sqrt(2)`` estimates the error
+    of the best ``r``-local model on these frames (``descriptors_locality.field_change``).
+    """
+    from descriptors_locality import field_change
+
+    kind, L, J, filling, _ = SYSTEMS[args.system]
+    ens = (
+        Ensemble.grand_canonical(info["mu"], args.kT_el)
+        if args.grand_canonical
+        else Ensemble.canonical(filling, args.kT_el)
+    )
+    ed = ExactDiagonalization(SdHamiltonian(data.lattice, J=J), ens)
+    rng = np.random.default_rng(args.seed)
+    out = {}
+    for k, o in enumerate(ORIGINS):
+        frames = np.flatnonzero(origin == k)
+        picks = rng.choice(frames, min(8, len(frames)), replace=False)
+        pairs = ((data.spins[f], data.spins[rng.choice(frames[frames != f])]) for f in picks)
+        out[o] = field_change(data.lattice, ed, pairs, args.locality, rng, centres=4)
+        row = " | ".join(f"{out[o][str(r)]:.1%}" for r in args.locality)
+        print(f"| {args.system} {info['lattice']} kT_el={args.kT_el} | {o} | {row} |", flush=True)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--system", choices=list(SYSTEMS), default="tetra")
     p.add_argument("--variants", nargs="+", default=["plain_r4"])
+    p.add_argument("--L", type=int, default=0, help="training lattice size (0: the system's)")
     p.add_argument("--kT-el", type=float, default=0.0, help="electronic temperature of labels")
     p.add_argument("--n-perturbed", type=int, default=300)
     p.add_argument("--llg-steps", type=int, default=300)
@@ -173,6 +216,13 @@ def main() -> None:
     p.add_argument(
         "--grand-canonical", action="store_true", help="relabel at fixed mu (see docstring)"
     )
+    p.add_argument(
+        "--locality",
+        type=float,
+        nargs="+",
+        default=None,
+        help="measure the locality floor of the labels at these radii instead of training",
+    )
     p.add_argument("--out", type=Path, default=Path("results/benchmarks/descriptors_recipe"))
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -181,6 +231,12 @@ def main() -> None:
     if args.grand_canonical:
         data, info = relabel_grand_canonical(data, args, info)
     print("data:", json.dumps(info), flush=True)
+    if args.locality:
+        floor = locality(data, origin, args, info)
+        path = args.out / f"locality_{args.system}{_size_tag(args)}_kT{args.kT_el}{args.tag}.json"
+        record = {"data": info, "radii": args.locality, "delta": floor}
+        path.write_text(json.dumps(record, indent=2))
+        return
     _, _, test = split_frames(data.n_frames, 0.1, 0.1, args.seed)
     if args.max_train:
         tr, va, te = split_frames(data.n_frames, 0.1, 0.1, args.seed)
