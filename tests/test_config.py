@@ -83,6 +83,11 @@ BAD = [
         [f"{TET}.model", "exactly one of filling", "both"],
     ),
     (
+        "label-mu-for-driven",
+        tweak(f"{DW}.sample.label_mu", 0.0),
+        [f"{DW}.sample.label_mu", "0.0", "equilibrium model with filling"],
+    ),
+    (
         "missing-model-for-simulate",
         tweak(f"{TET}.train.enabled", False),
         [f"{TET}.simulate.model is missing", "train.enabled = false"],

@@ -77,6 +77,30 @@ def test_sample_llg_writes_contract_and_resumes(tmp_path):
     assert np.allclose(dp["spins"].values, spins, atol=1e-13)
 
 
+def test_sample_llg_grand_canonical_labels_of_a_canonical_run(tmp_path):
+    """``labels``: the dynamics is that of the canonical provider (same spins as without
+    labels), the stored fields and energies are the grand-canonical solver's at the
+    stored spins, and the model attrs say ``mu`` while ``llg_filling`` keeps the
+    dynamics' ensemble."""
+    lat = make_lattice("square", 6)
+    ham = SdHamiltonian(lat, J=3.0)
+    can = ExactDiagonalization(ham, Ensemble.canonical(0.4, 0.1))
+    gc = ExactDiagonalization(ham, Ensemble.grand_canonical(-2.0, 0.1))
+    s0 = random_spins(lat.N, 2)
+    kw = dict(alpha=0.3, dt=0.05, kT=0.02, every=2, seed=5, n_steps=6)
+    plain = open_store(sample_llg(can, lat, s0, tmp_path / "c.zarr", **kw))
+    lab = open_store(sample_llg(can, lat, s0, tmp_path / "gc.zarr", labels=gc, **kw))
+    assert np.allclose(lab["spins"].values, plain["spins"].values, atol=1e-13)
+    spins = lab["spins"].values
+    ref = gc.solve(spins[2])
+    assert np.allclose(lab["fields"].values[2], ref.fields)
+    assert lab["energy"].values[2] == pytest.approx(ref.energy[0])
+    # the two ensembles really differ on these spins (else the test proves nothing)
+    assert not np.allclose(lab["fields"].values[2], plain["fields"].values[2], atol=1e-3)
+    assert lab.attrs["mu"] == -2.0 and "filling" not in lab.attrs
+    assert lab.attrs["llg_filling"] == 0.4
+
+
 @pytest.mark.slow
 def test_kpm_sampling_48x48(tmp_path):
     """KPM Langevin-LLG sampling on a 48x48 double-exchange lattice writes valid data

@@ -454,3 +454,40 @@ def test_driven_stages_without_snakemake(tmp_path):
     want = sum(studies._provider(m, None, lat)(s0) for m in (base, models["V+0.400"]))
     want += studies._classical(system["model"]).fields(s0)  # easy axis K, in the dynamics
     np.testing.assert_allclose(ds["fields"].isel(frame=-1).values, want, atol=1e-10)
+
+
+def test_grand_canonical_labels_through_sample_train_validate(tmp_path):
+    """``sample.label_mu``: the sample stage stores grand-canonical labels of a canonical
+    trajectory (attrs ``mu``, the dynamics' ``llg_filling``), training reads them, and
+    validate compares the model with labels of the same kind (a fresh reference run
+    labelled at the same mu)."""
+    import copy
+
+    from mllg import studies
+    from mllg.config import deep_merge, load_system_files, validate_config
+
+    name = "square_double_exchange"
+    over = {
+        "system": name,
+        "systems": {
+            name: {
+                "model": {"kT": 0.2},
+                "sample": {"L": 4, "chunks": 1, "n_steps": 16, "every": 4, "label_mu": -4.2},
+                "train": {"hidden": [4], "max_epochs": 1},
+                "validate": {"frames": 2, "speed_L": 4, "repeats": 1, "llg_steps": 0},
+            }
+        },
+    }
+    cfg = validate_config(deep_merge(load_system_files(REPO / "config"), over), SCHEMA)
+    system = copy.deepcopy(cfg["systems"][name])
+    store = studies.sample(system, "eq", 0, tmp_path / "data.zarr")
+    ds = open_store(store)
+    assert ds.attrs["mu"] == -4.2 and ds.attrs["llg_filling"] == 0.485
+    gc = studies.label_solver(system, 4)
+    spins = ds["spins"].values
+    np.testing.assert_allclose(ds["fields"].values[-1], gc.solve(spins[-1]).fields)
+    canonical = studies.exact_solver(system, 4).solve(spins[-1]).fields
+    assert np.abs(canonical - ds["fields"].values[-1]).max() > 1e-3  # really other labels
+    studies.train_model(system, [store], 0, tmp_path / "train")
+    val = studies.validate(system, "eq", [tmp_path / "train" / "model"], tmp_path / "val")
+    assert np.isfinite(val["perp_rel_rmse"])

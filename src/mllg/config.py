@@ -297,6 +297,11 @@ def _check_system(name: str, cfg: Mapping[str, Any]) -> Iterator[str]:
         )
     elif driven and has_f:
         yield f"{key}.model.filling is not allowed for a driven strip: NEGF needs mu."
+    if sample.get("label_mu") is not None and (driven or not has_f):
+        yield (
+            f"{key}.sample.label_mu = {sample['label_mu']!r} needs an equilibrium model with "
+            "filling (canonical dynamics, grand-canonical labels); set it to null."
+        )
     if lattice == "strip":
         if model["periodic_y"] and model["W"] < 3:
             yield f"{key}.model.W = {model['W']} must be >= 3 with periodic_y = true."

@@ -69,6 +69,7 @@ def sample_llg(
     attrs: Mapping[str, Any] | None = None,
     config: Mapping[str, Any] | None = None,
     precession: int = -1,
+    labels: FieldProvider | None = None,
 ) -> Path:
     """Run Langevin LLG and write frames (spins, fields, energy, time, step) to zarr.
 
@@ -90,6 +91,10 @@ def sample_llg(
     attrs : extra attributes; ``config`` goes into the provenance hash.
     precession : sign ``p`` of the precession term ``p S x h`` (see :class:`mllg.dynamics.LLG`;
         ``+1`` for the driven domain wall).
+    labels : optional solver of the stored ``fields`` and ``energy`` (e.g. the grand
+        canonical ED at fixed ``mu`` while ``provider``, canonical, drives the dynamics);
+        the store's model attrs are then those of ``labels`` and the dynamics' own
+        ensemble is kept as ``llg_``-prefixed attrs. One extra solve per stored frame.
 
     Returns
     -------
@@ -111,8 +116,10 @@ def sample_llg(
         seed=seed,
         precession=precession,
     )
+    dynamics = provider_attrs(provider)
     meta = {
-        **provider_attrs(provider),
+        **(dynamics if labels is None else provider_attrs(labels)),
+        **({} if labels is None else {f"llg_{k}": v for k, v in dynamics.items()}),
         "llg_alpha": float(alpha),
         "llg_dt": float(dt),
         "llg_kT": float(kT),
@@ -131,6 +138,7 @@ def sample_llg(
                     "seed": seed,
                     "every": every,
                     "precession": precession,
+                    **({} if labels is None else {"labels": provider_attrs(labels)}),
                 },
             }
         ),
@@ -164,11 +172,15 @@ def sample_llg(
         if track:
             est = info.get("probing_error_rel", np.nan) if isinstance(info, dict) else np.nan
             extra["fields_perp_error_est"] = np.array([float(est)])
+        fields, energy = frame.fields, frame.energy
+        if labels is not None:
+            res = labels.solve(frame.spins)
+            fields, energy = res.fields, float(np.ravel(res.energy)[0])
         writer.append(
             attrs={"llg_rng_state": json.dumps(llg.rng.bit_generator.state)},
             spins=frame.spins[None],
-            fields=frame.fields[None],
-            energy=np.array([frame.energy]),
+            fields=fields[None],
+            energy=np.array([energy]),
             time=np.array([frame.time]),
             step=np.array([frame.step], dtype=np.int64),
             **extra,

@@ -208,6 +208,21 @@ def exact_solver(system: Mapping[str, Any], size: int, bias: float = 0.0) -> Any
     return ExactDiagonalization(ham, ens)
 
 
+def label_solver(system: Mapping[str, Any], size: int) -> Any | None:
+    """Solver of the stored training labels, or ``None`` when the dynamics' own fields are.
+
+    With ``sample.label_mu`` set (equilibrium, canonical model), the labels are grand
+    canonical at that ``mu`` and the model's ``kT``: a Behler–Parrinello energy is a sum
+    of local terms, i.e. grand canonical, while at fixed N_e the chemical potential of a
+    small training lattice depends on the whole configuration (a non-local label).
+    """
+    mu = system["sample"].get("label_mu")
+    if mu is None:
+        return None
+    model = {**system["model"], "filling": None, "mu": float(mu)}
+    return exact_solver({**system, "model": model}, size)
+
+
 def system_lattice(system: Mapping[str, Any], size: int) -> Lattice:
     """Lattice of linear size ``size`` (L x L periodic, or an Lx x W strip)."""
     model = system["model"]
@@ -295,6 +310,7 @@ def sample(system: Mapping[str, Any], tag: str, chunk: int, out: str | Path) -> 
         seed=seed,
         attrs=attrs,
         config={"model": system["model"], "sample": s, "chunk": chunk},
+        labels=label_solver(system, s["L"]),
     )
 
 
@@ -622,6 +638,7 @@ def validate(
             n_steps=every * (int(v["frames"]) - 1) + every * 4,
             every=every,
             seed=int(v["seed"]),
+            labels=label_solver(system, s["L"]),
         )
         ref = open_store(tmp).load().isel(frame=slice(-int(v["frames"]), None))
         shutil.rmtree(tmp, ignore_errors=True)
