@@ -201,6 +201,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=80)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--energy-weight", type=float, default=0.1, help="loss weight of the energy")
     p.add_argument("--schedule", default="cosine")
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--dtype", default="float64")
@@ -251,6 +252,7 @@ def main() -> None:
         cfg = TrainConfig(
             model=mcfg,
             lr=args.lr,
+            energy_weight=args.energy_weight,
             batch_size=args.batch_size,
             max_epochs=args.epochs,
             patience=args.epochs,
