@@ -131,7 +131,6 @@ def test_save_load_provider_committee(tmp_path, rng):
     assert load_model(path, big).vector_index.shape == (20, 6)
     prov = MLFieldProvider(loaded)
     res = prov.solve(s[0])
-    np.testing.assert_allclose(res.fields, model.predict(s[0])["fields"], atol=1e-5)
     assert np.isnan(res.energy).all() and res.energies.shape == (0,)
     assert prov.energy(s[0]).shape == (0,)
     np.testing.assert_allclose(res.fields, model.predict(s[0])["fields"], atol=1e-5)

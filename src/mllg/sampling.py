@@ -165,17 +165,18 @@ def sample_llg(
             continue  # the resumed initial frame is already stored
         first = False
         # the provider's last solve was at this frame's spins (LLG.run re-solves there)
-        info = getattr(provider, "info", None)
+        fields, energy = frame.fields, frame.energy
+        if labels is not None:
+            res = labels.solve(frame.spins)
+            fields, energy = res.fields, float(np.ravel(res.energy)[0])
+        # the error estimate belongs to the solver of the stored fields
+        info = getattr(provider if labels is None else labels, "info", None)
         if track is None:
             track = isinstance(info, dict) and "probing_error_rel" in info
         extra = {}
         if track:
             est = info.get("probing_error_rel", np.nan) if isinstance(info, dict) else np.nan
             extra["fields_perp_error_est"] = np.array([float(est)])
-        fields, energy = frame.fields, frame.energy
-        if labels is not None:
-            res = labels.solve(frame.spins)
-            fields, energy = res.fields, float(np.ravel(res.energy)[0])
         writer.append(
             attrs={"llg_rng_state": json.dumps(llg.rng.bit_generator.state)},
             spins=frame.spins[None],

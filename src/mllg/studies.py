@@ -212,7 +212,9 @@ def label_solver(system: Mapping[str, Any], size: int) -> Any | None:
     """Solver of the stored training labels, or ``None`` when the dynamics' own fields are.
 
     With ``sample.label_mu`` set (equilibrium, canonical model), the labels are grand
-    canonical at that ``mu`` and the model's ``kT``: a Behler–Parrinello energy is a sum
+    canonical at that ``mu`` (units of t) and the model's ``kT``: fields
+    ``h_i = -dOmega/dS_i = J <c_i^dag sigma c_i>`` and the grand potential
+    ``Omega = sum_n omega(eps_n - mu)`` as energy. A Behler–Parrinello energy is a sum
     of local terms, i.e. grand canonical, while at fixed N_e the chemical potential of a
     small training lattice depends on the whole configuration (a non-local label).
     """
