@@ -32,11 +32,17 @@ import numpy as np
 import torch
 
 from mllg.electrons.base import Ensemble
-from mllg.electrons.ed import ExactDiagonalization
+from mllg.electrons.ed import ExactDiagonalization, mu_for_mean_filling
 from mllg.hamiltonian import SdHamiltonian
 from mllg.lattice import make_lattice
-from mllg.nn import ModelConfig, TrainConfig, evaluate, train
-from mllg.nn.training import ORIGINS, FieldData, sample_training_frames, split_frames
+from mllg.nn import Committee, ModelConfig, TrainConfig, load_model, train
+from mllg.nn.training import (
+    ORIGINS,
+    FieldData,
+    field_metrics,
+    sample_training_frames,
+    split_frames,
+)
 from mllg.textures import ferromagnet, neel, tetrahedral, three_sublattice_120
 
 SYSTEMS = {
@@ -117,14 +123,17 @@ def get_data(args) -> tuple[FieldData, np.ndarray, dict]:
 def relabel_grand_canonical(data: FieldData, args, info: dict) -> tuple[FieldData, dict]:
     """Same spins, labels in the grand canonical ensemble at fixed ``mu`` (and ``kT_el``).
 
-    ``mu`` is the median over the frames of the canonical chemical potential, so the mean
-    filling stays close to the target. A BP energy (a sum of local terms) is grand
+    ``mu`` is the median over the frames of the canonical chemical potential, or with
+    ``--match-filling`` the ``mu`` at which the mean filling of the frames is the target
+    (:func:`mllg.electrons.ed.mu_for_mean_filling`; the median can miss it where the
+    canonical mu of gapped frames is ill-defined). A BP energy (a sum of local terms) is grand
     canonical by construction: at fixed N_e the chemical potential of a finite lattice
     depends on the whole configuration, which makes canonical fields non-local.
     """
     kind, L, J, filling, _ = SYSTEMS[args.system]
     lat = data.lattice
-    name = f"data_{args.system}{_size_tag(args)}_kT{args.kT_el}_n{args.n_perturbed}_gc.npz"
+    suffix = "_gcf" if args.match_filling else "_gc"
+    name = f"data_{args.system}{_size_tag(args)}_kT{args.kT_el}_n{args.n_perturbed}{suffix}.npz"
     path = args.out / name
     if path.exists():
         z = np.load(path)
@@ -133,6 +142,8 @@ def relabel_grand_canonical(data: FieldData, args, info: dict) -> tuple[FieldDat
     can = ExactDiagonalization(SdHamiltonian(lat, J=J), Ensemble.canonical(filling, args.kT_el))
     mus = np.array([float(np.ravel(can.solve(s).mu)[0]) for s in data.spins[::5]])
     mu = float(np.median(mus))
+    if args.match_filling:
+        mu = mu_for_mean_filling(SdHamiltonian(lat, J=J), data.spins, filling, args.kT_el)
     gc = ExactDiagonalization(SdHamiltonian(lat, J=J), Ensemble.grand_canonical(mu, args.kT_el))
     res = [gc.solve(s) for s in data.spins]
     fields = np.stack([r.fields for r in res])
@@ -188,6 +199,53 @@ def locality(data: FieldData, origin: np.ndarray, args, info: dict) -> dict:
     return out
 
 
+def by_origin(predict, data: FieldData, origin: np.ndarray, test: np.ndarray) -> dict:
+    """Relative RMSE and R^2 of ``predict(spins)["fields"]`` on the test frames per origin."""
+    out = {}
+    for k, o in enumerate(ORIGINS):
+        idx = test[origin[test] == k]
+        if len(idx):
+            pred = predict(data.spins[idx])["fields"]
+            m = field_metrics(data.spins[idx], pred, data.fields[idx])
+            out[o] = {
+                "frames": int(len(idx)),
+                "perp_rel_rmse": m["perp_rel_rmse"],
+                "perp_r2": m["perp_r2"],
+            }
+    return out
+
+
+def committee(args, data: FieldData, origin: np.ndarray, test: np.ndarray) -> None:
+    """Mean field of trained runs (one frame split, ``--seed``) scored on the test frames.
+
+    Writes ``committee<tag>.json`` under ``--out`` with each member's and the mean's
+    relative RMSE and R^2 of the perpendicular field, all and per origin.
+    """
+    runs = [args.out / name for name in args.committee]
+    members = [load_model(r / "model") for r in runs]
+    for r in runs:
+        frames = json.loads((r / "metrics.json").read_text()).get("test_frames")
+        if frames is not None and frames != test.tolist():
+            raise ValueError(f"run {r} was tested on other frames than --seed {args.seed} gives.")
+    com = Committee(members)
+    s, h = data.spins[test], data.fields[test]
+    record = {"runs": args.committee, "frames": int(len(test)), "members": {}}
+    for name, m in zip(args.committee, members, strict=True):
+        record["members"][name] = field_metrics(s, m.predict(s)["fields"], h)["perp_rel_rmse"]
+    pred = com.predict(s)
+    record["mean"] = field_metrics(s, pred["fields"], h)
+    record["mean_by_origin"] = by_origin(com.predict, data, origin, test)
+    record["sigma_mean"] = float(pred["sigma"].mean())
+    (args.out / f"committee{args.tag}.json").write_text(json.dumps(record, indent=2))
+    members_txt = ", ".join(f"{v:.2%}" for v in record["members"].values())
+    bo = " / ".join(f"{v['perp_rel_rmse']:.1%}" for v in record["mean_by_origin"].values())
+    print(
+        f"| {args.system} committee{args.tag} | {len(members)} | {members_txt} | "
+        f"{record['mean']['perp_rel_rmse']:.2%} | {record['mean']['perp_r2']:.4f} | {bo} |",
+        flush=True,
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--system", choices=list(SYSTEMS), default="tetra")
@@ -206,7 +264,19 @@ def main() -> None:
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--dtype", default="float64")
     p.add_argument("--max-train", type=int, default=0, help="use at most this many train frames")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the data and the frame split")
+    p.add_argument(
+        "--model-seed",
+        type=int,
+        default=None,
+        help="seed of the weights and batch order (default --seed): committee members",
+    )
+    p.add_argument(
+        "--committee",
+        nargs="+",
+        default=None,
+        help="score the mean field of these trained runs (names under --out) on the test frames",
+    )
     p.add_argument("--tag", default="")
     p.add_argument(
         "--spins-kT",
@@ -216,6 +286,11 @@ def main() -> None:
     )
     p.add_argument(
         "--grand-canonical", action="store_true", help="relabel at fixed mu (see docstring)"
+    )
+    p.add_argument(
+        "--match-filling",
+        action="store_true",
+        help="with --grand-canonical: mu gives the target mean filling (not the median mu)",
     )
     p.add_argument(
         "--locality",
@@ -238,13 +313,15 @@ def main() -> None:
         record = {"data": info, "radii": args.locality, "delta": floor}
         path.write_text(json.dumps(record, indent=2))
         return
-    _, _, test = split_frames(data.n_frames, 0.1, 0.1, args.seed)
     if args.max_train:
         tr, va, te = split_frames(data.n_frames, 0.1, 0.1, args.seed)
         keep = np.sort(np.concatenate([tr[: args.max_train], va, te]))
         data = FieldData(data.lattice, data.spins[keep], data.fields[keep], data.energy[keep])
         origin = origin[keep]
-        _, _, test = split_frames(data.n_frames, 0.1, 0.1, args.seed)  # noqa: F841
+    _, _, test = split_frames(data.n_frames, 0.1, 0.1, args.seed)
+    if args.committee:
+        committee(args, data, origin, test)
+        return
     for name in args.variants:
         desc, hidden = VARIANTS[name]
         mcfg = ModelConfig(descriptor=desc, hidden=hidden, dtype=args.dtype).to_dict()
@@ -256,7 +333,8 @@ def main() -> None:
             batch_size=args.batch_size,
             max_epochs=args.epochs,
             patience=args.epochs,
-            seed=args.seed,
+            seed=args.seed if args.model_seed is None else args.model_seed,
+            split_seed=args.seed,
             threads=1,
             augment_point_group=augment,
             augment_time_reversal=augment,
@@ -264,17 +342,7 @@ def main() -> None:
         )
         run = args.out / f"{args.system}_{name}{args.tag}"
         model, met = train(data, cfg, run)
-        _, _, te = split_frames(data.n_frames, cfg.val_fraction, cfg.test_fraction, cfg.seed)
-        met["by_origin"] = {}
-        for k, o in enumerate(ORIGINS):
-            idx = te[origin[te] == k]
-            if len(idx):
-                m = evaluate(model, data.spins[idx], data.fields[idx])
-                met["by_origin"][o] = {
-                    "frames": int(len(idx)),
-                    "perp_rel_rmse": m["perp_rel_rmse"],
-                    "perp_r2": m["perp_r2"],
-                }
+        met["by_origin"] = by_origin(model.predict, data, origin, test)
         met["data"] = info
         met["variant"] = {"name": name, "descriptor": desc, "hidden": list(hidden)}
         met["train_config"] = cfg.to_dict()

@@ -3,6 +3,7 @@ import pytest
 
 from mllg import textures as tx
 from mllg.electrons import Ensemble, ExactDiagonalization
+from mllg.electrons.ed import mu_for_mean_filling
 from mllg.hamiltonian import SdHamiltonian
 from mllg.lattice import make_lattice
 
@@ -50,6 +51,26 @@ def test_canonical_density_counts_electrons_and_matches_grand_canonical(rng):
     np.testing.assert_allclose(gc.fields, can.fields, atol=1e-10)
     # F = Omega + mu N_e
     assert can.energy[0] == pytest.approx(gc.energy[0] + can.mu[0] * n_e, abs=1e-9)
+
+
+def test_mu_for_mean_filling(rng):
+    """One frame: the canonical mu. Several frames: the grand-canonical densities at the
+    returned mu average to the target filling while each frame's density differs."""
+    lat = make_lattice("square", 6)
+    ham = SdHamiltonian(lat, J=6.0)
+    frames = np.stack([tx.random_spins(lat.N, rng) for _ in range(3)] + [tx.neel(lat)])
+    can = ExactDiagonalization(ham, Ensemble.canonical(22 / 72, kT=0.1)).solve(frames[0])
+    mu_one = mu_for_mean_filling(ham, frames[0], 22 / 72, 0.1)
+    assert mu_one == pytest.approx(can.mu[0], abs=1e-10)
+    mu = mu_for_mean_filling(ham, frames, 0.45, 0.1)
+    gc = ExactDiagonalization(ham, Ensemble.grand_canonical(mu, kT=0.1)).solve(frames)
+    fill = gc.density.sum(-1) / (2 * lat.N)
+    assert fill.mean() == pytest.approx(0.45, abs=1e-10)
+    assert fill.std() > 1e-3
+    with pytest.raises(ValueError, match="kT=0.0 must be > 0"):
+        mu_for_mean_filling(ham, frames, 0.45, 0.0)
+    with pytest.raises(ValueError, match="filling=1.0 must lie strictly"):
+        mu_for_mean_filling(ham, frames, 1.0, 0.1)
 
 
 @pytest.mark.parametrize("kind, filling, J", [("triangular", 0.25, 2.0), ("square", 0.485, 6.0)])

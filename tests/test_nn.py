@@ -294,8 +294,14 @@ def test_training_pipeline_writes_outputs(tmp_path):
     again, _ = train(data, cfg, tmp_path / "again")
     assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters()))
     cfg.seed = 1
-    other, _ = train(data, cfg, tmp_path / "other")
+    other, other_metrics = train(data, cfg, tmp_path / "other")
     assert not all(torch.equal(a, b) for a, b in zip(model.parameters(), other.parameters()))
+    assert other_metrics["test_frames"] != metrics["test_frames"]
+    # a committee member: other weights, the first run's frame split
+    cfg.split_seed = 0
+    member, member_metrics = train(data, cfg, tmp_path / "member")
+    assert member_metrics["test_frames"] == metrics["test_frames"]
+    assert not all(torch.equal(a, b) for a, b in zip(model.parameters(), member.parameters()))
 
 
 @pytest.mark.slow

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.optimize import brentq
 
-from mllg.electrons.base import ElectronicResult, Ensemble, fields_from_rho, occupations
+from mllg.electrons.base import ElectronicResult, Ensemble, fermi, fields_from_rho, occupations
 from mllg.hamiltonian import SdHamiltonian
 
 
@@ -75,3 +76,45 @@ class ExactDiagonalization:
         """Electronic potential E (see :mod:`mllg.electrons.base`)."""
         e = self.solve(spins).energy
         return float(e[0]) if np.asarray(spins).ndim == 2 else e
+
+
+def mu_for_mean_filling(
+    hamiltonian: SdHamiltonian, spins: NDArray, filling: float, kT: float
+) -> float:
+    """Chemical potential whose grand-canonical filling, averaged over frames, is ``filling``.
+
+    Solves ``(1 / F) sum_f sum_n fermi(eps_n^(f) - mu, kT) / (2 N) = filling`` for ``mu``
+    (units of t) with the exact levels ``eps^(f)`` of every frame. This is the ``mu`` for
+    grand-canonical training labels (``sample.label_mu``) of frames sampled canonically
+    at that filling: the labels keep the stated mean density, while each frame's density
+    follows its own spins, as a local (Behler–Parrinello) energy requires.
+
+    Parameters
+    ----------
+    hamiltonian : SdHamiltonian
+    spins : (N, 3) or (F, N, 3) unit spins.
+    filling : float
+        Target mean filling ``N_e / (2 N)``, in (0, 1).
+    kT : float
+        Electronic temperature (units of t), > 0 (at kT = 0 the mean filling is a step
+        function of ``mu`` and has no unique solution).
+    """
+    if not 0.0 < filling < 1.0:
+        raise ValueError(f"filling={filling!r} must lie strictly between 0 and 1.")
+    if not kT > 0.0:
+        raise ValueError(f"kT={kT!r} must be > 0 to fix mu by the mean filling.")
+    batch = np.asarray(spins, dtype=float).reshape(-1, hamiltonian.lattice.N, 3)
+    chunk = max(1, 2**28 // (16 * (2 * batch.shape[1]) ** 2 * 3))  # as ExactDiagonalization
+    eps = np.concatenate(
+        [
+            np.linalg.eigvalsh(hamiltonian.dense(batch[k : k + chunk])).ravel()
+            for k in range(0, len(batch), chunk)
+        ]
+    )
+    n_levels = eps.size
+
+    def excess(mu: float) -> float:
+        return float(fermi(eps, mu, kT).sum()) / n_levels - filling
+
+    lo, hi = float(eps.min()) - 50 * kT - 1.0, float(eps.max()) + 50 * kT + 1.0
+    return float(brentq(excess, lo, hi, xtol=1e-13, rtol=1e-15))

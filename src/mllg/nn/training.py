@@ -152,7 +152,11 @@ def split_frames(
 
 
 class FieldDataModule(pl.LightningDataModule):
-    """Lightning DataModule over a :class:`FieldData` (or zarr store paths)."""
+    """Lightning DataModule over a :class:`FieldData` (or zarr store paths).
+
+    ``seed`` seeds the train / validation / test split of the frames and the batch
+    order; ``split_seed``, when given, seeds the split instead.
+    """
 
     def __init__(
         self,
@@ -162,12 +166,16 @@ class FieldDataModule(pl.LightningDataModule):
         test_fraction: float = 0.1,
         seed: int = 0,
         dtype: str = "float64",
+        split_seed: int | None = None,
     ) -> None:
         super().__init__()
         self.data = data if isinstance(data, FieldData) else load_field_data(data)
         self.batch_size = batch_size
         self.train_idx, self.val_idx, self.test_idx = split_frames(
-            self.data.n_frames, val_fraction, test_fraction, seed
+            self.data.n_frames,
+            val_fraction,
+            test_fraction,
+            seed if split_seed is None else split_seed,
         )
         self.seed = seed
         self.dtype = DTYPES[dtype]
@@ -416,6 +424,10 @@ class TrainConfig:
         limit and early-stopping patience (epochs without a better validation loss).
     val_fraction, test_fraction, seed : seeded split of the frames; ``seed`` also seeds
         the weights and the batch order.
+    split_seed : int, optional
+        Seed of the frame split instead of ``seed``: committee members that differ only
+        in their weights and batch order share one split, so their mean can be scored on
+        frames none of them trained on.
     threads : torch intra-op threads.
     augment_point_group : bool
         Train on a random lattice point-group image of every frame (an exact symmetry of
@@ -438,6 +450,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     seed: int = 0
+    split_seed: int | None = None
     threads: int = 1
     augment_point_group: bool = False
     augment_time_reversal: bool = False
@@ -461,7 +474,13 @@ def train(
     pl.seed_everything(config.seed, workers=True, verbose=False)
     mcfg = ModelConfig.from_dict(config.model)
     dm = FieldDataModule(
-        data, config.batch_size, config.val_fraction, config.test_fraction, config.seed, mcfg.dtype
+        data,
+        config.batch_size,
+        config.val_fraction,
+        config.test_fraction,
+        config.seed,
+        mcfg.dtype,
+        split_seed=config.split_seed,
     )
     model = BPModel(dm.data.lattice, mcfg)
     fit_normalization(model, dm.data, dm.train_idx)
@@ -507,6 +526,7 @@ def train(
             "n_frames_train": int(len(dm.train_idx)),
             "n_frames_val": int(len(dm.val_idx)),
             "n_frames_test": int(len(dm.test_idx)),
+            "test_frames": [int(i) for i in test],
             "n_sites": int(d.lattice.N),
             "epochs": int(trainer.current_epoch),
             "train_time_s": train_time,
