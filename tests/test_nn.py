@@ -230,6 +230,11 @@ def _ed_data(lat, n_frames, seed, noise=(0.1, 0.6)):
     return FieldData(lat, spins, res.fields, res.energy, {"J": 2.0, "filling": 0.25})
 
 
+def test_unknown_model_keys_are_named():
+    with pytest.raises(ValueError, match=r"unknown model keys \['hiden'\]; allowed keys"):
+        ModelConfig.from_dict({"hiden": [8]})
+
+
 def test_field_data_bad_inputs(tmp_path):
     from mllg.io import make_dataset, write_dataset
 

@@ -10,9 +10,9 @@ from mllg.nn.provider import MLFieldProvider
 from mllg.textures import random_spins
 
 
-def _model(lat, descriptor=None, seed=0, **kw):
+def _model(lat, descriptor=None, seed=0, hidden=(16, 16), **kw):
     torch.manual_seed(seed)
-    cfg = ModelConfig(descriptor=descriptor or {"r_cut": 2.0}, hidden=(16, 16), **kw)
+    cfg = ModelConfig(descriptor=descriptor or {"r_cut": 2.0}, hidden=hidden, **kw)
     m = BPModel(lat, cfg)
     with torch.no_grad():  # non-trivial normalization, exercised by every check
         m.feature_std.uniform_(0.5, 2.0)
@@ -27,6 +27,9 @@ CASES = [
     ("triangular", 6, {"r_cut": 3.0, "inner_r_cut": 1.0, "triples": False}, {}),
     ("square", 5, {"r_cut": 2.0, "kind": "plain"}, {}),
     ("square", 4, {"r_cut": 2.0}, {"activation": "tanh"}),
+    # the provider back-propagates through the MLP by hand: every activation and depth
+    ("triangular", 5, {"r_cut": 2.0, "kind": "plain"}, {"activation": "relu", "hidden": (8,)}),
+    ("square", 4, {"r_cut": 2.0, "kind": "plain"}, {"hidden": (12, 8, 6)}),
 ]
 
 
@@ -91,3 +94,13 @@ def test_provider_timings_and_threads(rng):
     p(random_spins(lat.N, rng))
     assert p.calls == 1 and p.timings["forward"] > 0 and p.timings["backward"] > 0
     assert p.settings() == {"dtype": "float32", "device": "cpu"}
+
+
+def test_compiled_network_step_matches_eager(rng):
+    lat = make_lattice("square", 4)
+    m = _model(lat, {"r_cut": 2.0, "kind": "plain"}, hidden=(8, 8), potential="generalized")
+    s = random_spins(lat.N, rng)
+    eager = MLFieldProvider(m, dtype="float64").solve(s)
+    comp = MLFieldProvider(m, dtype="float64", compile=True).solve(s)
+    np.testing.assert_allclose(comp.fields, eager.fields, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(comp.energies, eager.energies, rtol=0, atol=1e-12)

@@ -209,6 +209,20 @@ EQ_TAG = "eq"
 SCALES = ("demo", "repro", "paper")
 
 
+def dataclass_from_dict(cls: type, data: Mapping[str, Any], what: str) -> Any:
+    """``cls(**data)`` for a settings dataclass; unknown keys stop with one sentence.
+
+    ``what`` names the settings in the message (``"descriptor"``, ``"model"``).
+    """
+    allowed = set(cls.__dataclass_fields__)
+    unknown = set(data) - allowed
+    if unknown:
+        raise ValueError(
+            f"unknown {what} keys {sorted(unknown)}; allowed keys are {sorted(allowed)}."
+        )
+    return cls(**data)
+
+
 def voltage_tag(voltage: float) -> str:
     """Path tag of a bias voltage, e.g. ``V+0.200``.
 

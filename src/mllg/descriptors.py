@@ -123,6 +123,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from mllg.config import dataclass_from_dict
 from mllg.lattice import Lattice
 
 DESCRIPTOR_KINDS = ("bispectrum", "plain")
@@ -184,13 +185,7 @@ class DescriptorConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> DescriptorConfig:
-        allowed = set(cls.__dataclass_fields__)
-        unknown = set(data) - allowed
-        if unknown:
-            raise ValueError(
-                f"unknown descriptor keys {sorted(unknown)}; allowed keys are {sorted(allowed)}."
-            )
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "descriptor")
 
 
 # ---------------------------------------------------------------------------- group theory

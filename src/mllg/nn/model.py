@@ -62,6 +62,7 @@ import torch
 from numpy.typing import NDArray
 
 import mllg
+from mllg.config import dataclass_from_dict
 from mllg.descriptors import DescriptorConfig, make_descriptor
 from mllg.lattice import Lattice
 
@@ -132,13 +133,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
-        allowed = set(cls.__dataclass_fields__)
-        unknown = set(data) - allowed
-        if unknown:
-            raise ValueError(
-                f"unknown model keys {sorted(unknown)}; allowed keys are {sorted(allowed)}."
-            )
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "model")
 
 
 def lead_encoding(lattice: Lattice, lead_columns: int) -> NDArray[np.float64]:

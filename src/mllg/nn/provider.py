@@ -12,13 +12,17 @@ on ``cpu`` or ``cuda``) through the model's own code: the descriptor
 :meth:`mllg.nn.model.BPModel.network_outputs` (standardization folded into the first
 layer). On top of that:
 
-* fields ``h_i = -dE/dS_i`` (and ``+ S_i x (-dE_B/dS_i)`` for the generalized potential)
-  come from one reverse-mode pass per output with respect to the spins only: the
+* fields ``h_i = -dE/dS_i`` (and ``+ S_i x (-dE_B/dS_i)`` for the generalized potential):
+  the network's input gradient ``dE/dG`` is back-propagated explicitly through the MLP
+  (:class:`_NetworkGradient`: 2D GEMMs, the activations' fused backward kernels, the
+  result written channel-major as the descriptor stores ``G``), and only the descriptor
+  runs under autograd, one reverse pass per output with respect to the spins; the
   parameters of the copy do not require gradients and no higher-order graph is built;
 * the vector model needs no derivative: its ``2 K`` site outputs (scaled and shifted)
   are the slot coefficients of ``h_i = sum_k [w_ik S_{i+d_k} + u_ik S_i x S_{i+d_k}]``
   (:func:`mllg.nn.model.vector_fields`), evaluated without autograd;
-* ``compile=True`` wraps the site outputs in :func:`torch.compile`.
+* ``compile=True`` wraps the network step (and the vector model's site outputs) in
+  :func:`torch.compile`.
 
 Energies are summed in float64.
 """
@@ -66,6 +70,66 @@ class _SiteOutputs(torch.nn.Module):
         return self.model.network_outputs(spins)
 
 
+_ACTIVATION_BACKWARD = {
+    # (grad, pre-activation z, activation a) -> grad * act'(z), one fused kernel each
+    "silu": lambda g, z, a: torch.ops.aten.silu_backward(g, z),
+    "tanh": lambda g, z, a: torch.ops.aten.tanh_backward(g, a),
+    "relu": lambda g, z, a: torch.ops.aten.threshold_backward(g, z, 0.0),
+}
+
+
+class _NetworkGradient(torch.nn.Module):
+    """Site outputs of the folded MLP and their input gradients, back-propagated by hand.
+
+    For the layers ``z_l = W_l a_{l-1} + b_l``, ``a_l = act(z_l)`` (``a_0 = G``, first layer
+    with the standardization and the lead encoding folded in, as
+    :meth:`mllg.nn.model.BPModel.network_outputs`) and the output ``y = W_L a_{L-1} + b_L``,
+    the gradient of output ``k`` is ``dy_k/dG = W_1^T (act'(z_1) * W_2^T ( ... act'(z_{L-1})
+    * W_L[k]))``. Every product is a 2D GEMM over all sites; ``act'`` enters through the
+    activation's fused backward kernel; the last GEMM, ``W_1^T g^T``, writes the gradient
+    channel-major, the layout of the descriptor's own features.
+    """
+
+    def __init__(self, model: BPModel) -> None:
+        super().__init__()
+        w1, b1 = model.folded_first_layer()
+        n_feat = model.descriptor.n_features
+        if model.lead.shape[1]:
+            b1 = model.lead.to(w1.dtype) @ w1[:, n_feat:].T + b1  # (N, h_1) per-site bias
+            w1 = w1[:, :n_feat]
+        linears = [m for m in model.net if isinstance(m, torch.nn.Linear)]
+        weights = [w1] + [m.weight for m in linears[1:]]
+        biases = [b1] + [m.bias for m in linears[1:]]
+        for k, (w, b) in enumerate(zip(weights, biases, strict=True)):
+            self.register_buffer(f"w{k}", w.detach().clone().contiguous())
+            self.register_buffer(f"b{k}", b.detach().clone().contiguous())
+        self.n_layers = len(weights)
+        self.activation = getattr(torch.nn.functional, model.config.activation)
+        self.activation_backward = _ACTIVATION_BACKWARD[model.config.activation]
+
+    def forward(self, g: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Outputs ``y`` (N, n_out) and ``[dy_k/dG]`` (n_features, N) from ``G`` (N, n_features)."""
+        w = [getattr(self, f"w{k}") for k in range(self.n_layers)]
+        b = [getattr(self, f"b{k}") for k in range(self.n_layers)]
+        zs, acts = [], []
+        a = g
+        for k in range(self.n_layers - 1):
+            z = torch.addmm(b[k], a, w[k].T)
+            a = self.activation(z)
+            zs.append(z)
+            acts.append(a)
+        out = torch.addmm(b[-1], a, w[-1].T)
+        grads = []
+        for k in range(out.shape[1]):
+            d = w[-1][k].expand(a.shape[0], -1)
+            for layer in range(self.n_layers - 2, -1, -1):
+                d = self.activation_backward(d, zs[layer], acts[layer])
+                if layer:
+                    d = torch.mm(d, w[layer])
+            grads.append(torch.mm(w[0].T, d.T))
+        return out, grads
+
+
 class MLFieldProvider:
     """Fast field provider for the LLG engine: spins (N, 3) -> fields (N, 3), NumPy in/out.
 
@@ -86,7 +150,7 @@ class MLFieldProvider:
     device : str or torch.device
         ``"cpu"`` or ``"cuda"`` (any torch device string).
     compile : bool
-        Wrap the energy function in :func:`torch.compile` (first call compiles).
+        Wrap the network step in :func:`torch.compile` (first call compiles).
     threads : int, optional
         Set ``torch.set_num_threads`` (process-wide) to this value.
 
@@ -129,7 +193,12 @@ class MLFieldProvider:
         self.net = _SiteOutputs(base).to(device=self.device, dtype=self.dtype).eval()
         for p in self.net.parameters():
             p.requires_grad_(False)
-        self._energy_fn = torch.compile(self.net, dynamic=False) if compile else self.net
+        self.descriptor = self.net.model.descriptor
+        if self.vector:
+            self._step = torch.compile(self.net, dynamic=False) if compile else self.net
+        else:
+            network = _NetworkGradient(self.net.model).to(device=self.device, dtype=self.dtype)
+            self._step = torch.compile(network, dynamic=False) if compile else network
         self.timings = {"to_torch": 0.0, "forward": 0.0, "backward": 0.0, "to_numpy": 0.0}
         self.calls = 0
 
@@ -161,14 +230,15 @@ class MLFieldProvider:
         self._sync()
         t1 = time.perf_counter()
         with torch.enable_grad():
-            out = self._energy_fn(s)  # (1, N, n_out)
-            totals = out.sum(dim=(0, 1))
+            g = self.descriptor(s)  # (1, N, n_features), a view of channel-major storage
+        with torch.no_grad():
+            out, dg = self._step(g[0].detach())  # (N, n_out), [(n_features, N)]
             self._sync()
-            t2 = time.perf_counter()
-            grads = [
-                torch.autograd.grad(totals[k], s, retain_graph=k + 1 < self.n_out)[0][0]
-                for k in range(self.n_out)
-            ]
+        t2 = time.perf_counter()
+        grads = [
+            torch.autograd.grad(g, s, d.T[None], retain_graph=k + 1 < self.n_out)[0][0]
+            for k, d in enumerate(dg)
+        ]
         h = -self.energy_scale * grads[0]
         if self.n_out == 2:
             h = h + torch.linalg.cross(s[0].detach(), -self.energy_scale * grads[1], dim=-1)
@@ -176,7 +246,7 @@ class MLFieldProvider:
         t3 = time.perf_counter()
         fields = h.detach().to("cpu", torch.float64).numpy()
         if energy:
-            site_sum = out.detach().to("cpu", torch.float64).sum(dim=(0, 1)).numpy()
+            site_sum = out.to("cpu", torch.float64).sum(dim=0).numpy()
             e = self.energy_scale * site_sum + self.lattice.N * self.energy_shift
         else:
             e = np.full(self.n_out, np.nan)
@@ -193,7 +263,7 @@ class MLFieldProvider:
         self._sync()
         t1 = time.perf_counter()
         with torch.no_grad():
-            coeffs = self._energy_fn(s) * self.energy_scale + self._shift  # (1, N, 2K)
+            coeffs = self._step(s) * self.energy_scale + self._shift  # (1, N, 2K)
             self._sync()
             t2 = time.perf_counter()
             h = vector_fields(s, coeffs, self.vector_index)[0]
