@@ -23,7 +23,8 @@ Tables (random weights: timing does not depend on trained values):
     relaxation and final S(q) compared within the seed-to-seed error (``--f``);
 (g) the model's own field evaluation (``BPModel(spins)``: descriptor, network, one
     reverse pass) against the floor, 128x128 triangular, 1 thread, float32, medians of
-    process-CPU time (``--g``); also the provider (``MLFieldProvider``) in the same run;
+    process-CPU time (``--g``); also the provider (``MLFieldProvider``) in the same run
+    and its network step alone (outputs and input gradient by explicit back-propagation);
 (h) spin-steps/s of a full LLG step through the provider, 128x128 and 256x256
     triangular, 1 thread (``--h``; ``--h2`` adds 2 threads);
 (i) peak resident memory (``VmHWM``, fresh process) of the provider at 256x256
@@ -388,10 +389,13 @@ def _g_row(name: str, cfg: ModelConfig, L: int, rate: float, reps: int) -> str:
     t_eval = _cpu_median(lambda: m(s), reps)
     p = MLFieldProvider(m, **_provider_kw())
     t_prov = _cpu_median(lambda: p(spins), reps)
+    step = getattr(p, "_step", None)  # explicit MLP back-propagation (newer providers)
+    t_step = _cpu_median(lambda: step(g[0]), reps) if hasattr(step, "activation") else None
     floor = net_flops(m) * m.lattice.N / rate
+    step_txt = "-" if t_step is None else f"{1e3 * t_step:.1f}"
     return (
         f"| {name} | {m.descriptor.n_features} | {1e3 * t_fwd:.1f} | {1e3 * t_desc:.1f} | "
-        f"{1e3 * t_net:.1f} | {1e3 * t_eval:.1f} | {1e3 * floor:.2f} | "
+        f"{1e3 * t_net:.1f} | {step_txt} | {1e3 * t_eval:.1f} | {1e3 * floor:.2f} | "
         f"**{t_eval / floor:.1f}** | {1e3 * t_prov:.1f} (**{t_prov / floor:.1f}x**) |"
     )
 
@@ -410,9 +414,9 @@ def table_g() -> None:
     print(f"load: {_uptime()}; provider {_provider_kw()}")
     print(
         "| model | features | descriptor fwd | descriptor fwd+bwd | network fwd+bwd | "
-        "model eval | floor | eval/floor | provider |"
+        "provider network step | model eval | floor | eval/floor | provider |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, cfg in CONFIGS_G.items():
         print(_g_row(name, cfg, L, rate, reps), flush=True)
     print(f"load at the end: {_uptime()}")
