@@ -104,3 +104,19 @@ def test_compiled_network_step_matches_eager(rng):
     comp = MLFieldProvider(m, dtype="float64", compile=True).solve(s)
     np.testing.assert_allclose(comp.fields, eager.fields, rtol=0, atol=1e-12)
     np.testing.assert_allclose(comp.energies, eager.energies, rtol=0, atol=1e-12)
+
+
+def test_network_step_in_site_blocks_equals_all_sites(rng):
+    """Blocks of sites (per-site lead bias sliced along) give the all-sites result."""
+    from mllg.nn.provider import _NetworkGradient
+
+    lat = make_lattice("strip", 9, 4)
+    m = _model(lat, {"r_cut": 2.0}, potential="generalized", lead_columns=2)
+    s = torch.as_tensor(random_spins(lat.N, rng))[None]
+    g = m.descriptor(s)[0].detach()
+    whole_out, whole_grads = _NetworkGradient(m, block=None)(g)
+    out, grads = _NetworkGradient(m, block=7)(g)  # 36 sites: 5 blocks of 7 and one of 1
+    torch.testing.assert_close(out, whole_out, rtol=0, atol=1e-13)
+    for a, b in zip(grads, whole_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-13)
+    assert len(grads) == 2 and grads[0].shape == (g.shape[1], lat.N)

