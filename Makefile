@@ -25,7 +25,7 @@ system-packages:
 $(STAMP): pyproject.toml constraints.txt Makefile
 	$(MAKE) system-packages
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install -q -U pip setuptools wheel packaging
+	$(PIP) install -q -U -c constraints.txt pip setuptools wheel packaging
 	$(PIP) install -q -c constraints.txt numpy scipy tinyarray Cython
 	# Kwant 1.5.0 is source-only on PyPI: build it with Cython (auto-detects MUMPS).
 	$(PY) -c "import kwant" 2>/dev/null || \

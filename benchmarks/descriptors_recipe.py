@@ -73,13 +73,18 @@ VARIANTS = {
 
 
 def _size_tag(args) -> str:
-    """File-name tag of a non-default training lattice (``_L18``), empty for the default."""
-    return f"_L{args.L}" if args.L else ""
+    """File-name tag of a non-default training lattice (``_L18``) and coupling (``_J3.0``)."""
+    return (f"_L{args.L}" if args.L else "") + (f"_J{args.J}" if args.J else "")
+
+
+def _system(args) -> tuple:
+    """``(kind, L, J, filling, ordered)`` of ``--system`` with ``--L`` and ``--J`` applied."""
+    kind, L, J, filling, ordered = SYSTEMS[args.system]
+    return kind, args.L or L, args.J or J, filling, ordered
 
 
 def get_data(args) -> tuple[FieldData, np.ndarray, dict]:
-    kind, L, J, filling, ordered = SYSTEMS[args.system]
-    L = args.L or L
+    kind, L, J, filling, ordered = _system(args)
     lat = make_lattice(kind, L, L)
     spins_kT = args.kT_el if args.spins_kT is None else args.spins_kT
     path = args.out / f"data_{args.system}{_size_tag(args)}_kT{spins_kT}_n{args.n_perturbed}.npz"
@@ -130,7 +135,7 @@ def relabel_grand_canonical(data: FieldData, args, info: dict) -> tuple[FieldDat
     canonical by construction: at fixed N_e the chemical potential of a finite lattice
     depends on the whole configuration, which makes canonical fields non-local.
     """
-    kind, L, J, filling, _ = SYSTEMS[args.system]
+    kind, L, J, filling, _ = _system(args)
     lat = data.lattice
     suffix = "_gcf" if args.match_filling else "_gc"
     name = f"data_{args.system}{_size_tag(args)}_kT{args.kT_el}_n{args.n_perturbed}{suffix}.npz"
@@ -180,7 +185,7 @@ def locality(data: FieldData, origin: np.ndarray, args, info: dict) -> dict:
     """
     from descriptors_locality import field_change
 
-    kind, L, J, filling, _ = SYSTEMS[args.system]
+    kind, L, J, filling, _ = _system(args)
     ens = (
         Ensemble.grand_canonical(info["mu"], args.kT_el)
         if args.grand_canonical
@@ -251,6 +256,7 @@ def main() -> None:
     p.add_argument("--system", choices=list(SYSTEMS), default="tetra")
     p.add_argument("--variants", nargs="+", default=["plain_r4"])
     p.add_argument("--L", type=int, default=0, help="training lattice size (0: the system's)")
+    p.add_argument("--J", type=float, default=0.0, help="exchange coupling J (0: the system's)")
     p.add_argument("--kT-el", type=float, default=0.0, help="electronic temperature of labels")
     p.add_argument("--n-perturbed", type=int, default=300)
     p.add_argument("--llg-steps", type=int, default=300)
