@@ -204,14 +204,14 @@ def locality(data: FieldData, origin: np.ndarray, args, info: dict) -> dict:
     return out
 
 
-def by_origin(predict, data: FieldData, origin: np.ndarray, test: np.ndarray) -> dict:
-    """Relative RMSE and R^2 of ``predict(spins)["fields"]`` on the test frames per origin."""
+def by_origin(pred: np.ndarray, data: FieldData, origin: np.ndarray, test: np.ndarray) -> dict:
+    """Relative RMSE and R^2 per origin of predicted fields ``pred`` of the frames ``test``."""
     out = {}
     for k, o in enumerate(ORIGINS):
-        idx = test[origin[test] == k]
+        sel = origin[test] == k
+        idx = test[sel]
         if len(idx):
-            pred = predict(data.spins[idx])["fields"]
-            m = field_metrics(data.spins[idx], pred, data.fields[idx])
+            m = field_metrics(data.spins[idx], pred[sel], data.fields[idx])
             out[o] = {
                 "frames": int(len(idx)),
                 "perp_rel_rmse": m["perp_rel_rmse"],
@@ -239,7 +239,7 @@ def committee(args, data: FieldData, origin: np.ndarray, test: np.ndarray) -> No
         record["members"][name] = field_metrics(s, m.predict(s)["fields"], h)["perp_rel_rmse"]
     pred = com.predict(s)
     record["mean"] = field_metrics(s, pred["fields"], h)
-    record["mean_by_origin"] = by_origin(com.predict, data, origin, test)
+    record["mean_by_origin"] = by_origin(pred["fields"], data, origin, test)
     record["sigma_mean"] = float(pred["sigma"].mean())
     (args.out / f"committee{args.tag}.json").write_text(json.dumps(record, indent=2))
     members_txt = ", ".join(f"{v:.2%}" for v in record["members"].values())
@@ -348,7 +348,7 @@ def main() -> None:
         )
         run = args.out / f"{args.system}_{name}{args.tag}"
         model, met = train(data, cfg, run)
-        met["by_origin"] = by_origin(model.predict, data, origin, test)
+        met["by_origin"] = by_origin(model.predict(data.spins[test])["fields"], data, origin, test)
         met["data"] = info
         met["variant"] = {"name": name, "descriptor": desc, "hidden": list(hidden)}
         met["train_config"] = cfg.to_dict()

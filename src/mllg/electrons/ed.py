@@ -15,6 +15,14 @@ from scipy.optimize import brentq
 from mllg.electrons.base import ElectronicResult, Ensemble, fermi, fields_from_rho, occupations
 from mllg.hamiltonian import SdHamiltonian
 
+MAX_BATCH_BYTES = 2**28
+
+
+def _frames_per_stack(n_sites: int, max_bytes: int = MAX_BATCH_BYTES) -> int:
+    """Frames diagonalized together: their complex (2N x 2N) matrices, with eigenvectors
+    and workspace (3 copies), fit in ``max_bytes``."""
+    return max(1, max_bytes // (16 * (2 * n_sites) ** 2 * 3))
+
 
 class ExactDiagonalization:
     """ED solver and LLG field provider.
@@ -30,7 +38,10 @@ class ExactDiagonalization:
     name = "ed"
 
     def __init__(
-        self, hamiltonian: SdHamiltonian, ensemble: Ensemble, max_batch_bytes: int = 2**28
+        self,
+        hamiltonian: SdHamiltonian,
+        ensemble: Ensemble,
+        max_batch_bytes: int = MAX_BATCH_BYTES,
     ) -> None:
         self.hamiltonian = hamiltonian
         self.ensemble = ensemble
@@ -44,8 +55,7 @@ class ExactDiagonalization:
         single = spins.ndim == 2
         batch = spins.reshape(-1, self.hamiltonian.lattice.N, 3)
         n = batch.shape[1]
-        per_frame = 16 * (2 * n) ** 2 * 3
-        chunk = max(1, self.max_batch_bytes // per_frame)
+        chunk = _frames_per_stack(n, self.max_batch_bytes)
         energy, rho, mu = [], [], []
         for start in range(0, batch.shape[0], chunk):
             h = self.hamiltonian.dense(batch[start : start + chunk])
@@ -104,7 +114,7 @@ def mu_for_mean_filling(
     if not kT > 0.0:
         raise ValueError(f"kT={kT!r} must be > 0 to fix mu by the mean filling.")
     batch = np.asarray(spins, dtype=float).reshape(-1, hamiltonian.lattice.N, 3)
-    chunk = max(1, 2**28 // (16 * (2 * batch.shape[1]) ** 2 * 3))  # as ExactDiagonalization
+    chunk = _frames_per_stack(batch.shape[1])
     eps = np.concatenate(
         [
             np.linalg.eigvalsh(hamiltonian.dense(batch[k : k + chunk])).ravel()
