@@ -93,7 +93,7 @@ def test_provider_timings_and_threads(rng):
     assert torch.get_num_threads() == 1
     p(random_spins(lat.N, rng))
     assert p.calls == 1 and p.timings["forward"] > 0 and p.timings["backward"] > 0
-    assert p.settings() == {"dtype": "float32", "device": "cpu"}
+    assert p.settings() == {"dtype": "float32", "device": "cpu", "kernels": True}
 
 
 def test_compiled_network_step_matches_eager(rng):

@@ -108,6 +108,13 @@ the sites; the descriptor returns the transposed view ``(F, N, n_features)``.
   ``B^{Gamma}_{c,k} = sum_a f^{Gamma}_{a,c} M_{a,k}`` with ``M = W_T^T (R o R)``, one GEMM
   over the products of reference components ``(R o R)_{(b,e)} = R_b R_e`` (``b <= e``,
   ``R_0 = 1``); the reference triples are ``sum_a R_a M'_{a,k}`` likewise.
+* Inference on a CPU (``descriptor.kernels = True``, set by
+  :class:`mllg.nn.provider.MLFieldProvider`): the object values and their first
+  derivative come from the compiled kernels of :mod:`mllg.kernels` (one pass over objects
+  and sites each way instead of the shape fields and the crops); the torch operations
+  above stay the definition, the training path and the CUDA path, and the tests check
+  the two against each other. The kernels give first derivatives only: a
+  ``create_graph=True`` backward through them raises.
 
 Everything is batched over frames and sites (no Python loops over sites or frames;
 the loops run over shapes, objects and irreps) and differentiable to any order in the
@@ -124,6 +131,7 @@ import torch
 from numpy.typing import NDArray
 
 from mllg.config import dataclass_from_dict
+from mllg.kernels import ObjectPlan
 from mllg.lattice import Lattice
 
 DESCRIPTOR_KINDS = ("bispectrum", "plain")
@@ -483,6 +491,38 @@ def _shape_fields(grid: torch.Tensor, plan: tuple) -> torch.Tensor:
     return out
 
 
+class _KernelValues(torch.autograd.Function):
+    """Object values (F, K, N) of CPU spins (F, N, 3) by :mod:`mllg.kernels`.
+
+    The backward is the kernels' adjoint (first derivatives only).
+    """
+
+    @staticmethod
+    def forward(ctx, spins: torch.Tensor, plan) -> torch.Tensor:
+        from mllg import kernels
+
+        grid, v = kernels.object_values(spins.detach().contiguous().numpy(), plan)
+        ctx.save_for_backward(torch.from_numpy(grid))
+        ctx.plan = plan
+        ctx.n_sites = spins.shape[1]
+        return torch.from_numpy(v)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        from mllg import kernels
+
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "the descriptor's compiled kernels give first derivatives only; set "
+                "descriptor.kernels = False for create_graph=True (training)."
+            )
+        (grid,) = ctx.saved_tensors
+        d = kernels.object_values_adjoint(
+            grid.numpy(), grad.contiguous().numpy(), ctx.plan, ctx.n_sites
+        )
+        return torch.from_numpy(d), None
+
+
 class _SiteMajor(torch.autograd.Function):
     """``(F, R, N) -> (F, N, R)`` transposed *view*; the backward returns a contiguous
     channel-major gradient (one copy only if the incoming gradient is site-major)."""
@@ -576,6 +616,7 @@ class BondDescriptor(torch.nn.Module):
         self.register_buffer("object_idx", torch.as_tensor(flat), persistent=False)
         self.shape_id = shape_id
         self.anchors = anchors
+        self.kernels = False  # compiled CPU kernels for the values (inference, module notes)
         self._grid_plan()
 
     def _grid_plan(self) -> None:
@@ -607,6 +648,24 @@ class BondDescriptor(torch.nn.Module):
             for s, a in zip(self.shape_id, self.anchors, strict=True)
         ]
         self._crop_plan = (tuple(crops), (lat.Ly, lat.Lx))
+        # The same geometry as flat offsets in the padded grid, for mllg.kernels: vertex
+        # v of object k at site (y, x) sits at (y + c_y + w_y) wp + (x + c_x + w_x).
+        wp = sum(n for _, n in runs[1])
+        offsets = np.zeros((len(crops), 3), dtype=np.int64)
+        for k, (s, cy, cx) in enumerate(crops):
+            flat = [(cy + wy) * wp + cx + wx for wy, wx in self._windows[s]]
+            offsets[k] = flat + flat[-1:] * (3 - len(flat))
+        tri = np.array([len(self._windows[s]) == 3 for s, _, _ in crops], dtype=bool)
+        rows, cols = (
+            np.concatenate([np.arange(a, a + n) if a >= 0 else np.full(n, -1) for a, n in r])
+            for r in runs
+        )
+        source = np.where(
+            (rows[:, None] >= 0) & (cols[None, :] >= 0), rows[:, None] * lat.Lx + cols[None, :], -1
+        )
+        self._kernel_plan = ObjectPlan(
+            offsets, tri, source.ravel().astype(np.int64), int(lat.Ly), int(lat.Lx), int(wp)
+        )
 
     @property
     def n_objects(self) -> int:
@@ -631,6 +690,8 @@ class BondDescriptor(torch.nn.Module):
 
     def _values(self, spins: torch.Tensor) -> torch.Tensor:
         """Channel-major object values (F, K, N)."""
+        if self.kernels and spins.device.type == "cpu":
+            return _KernelValues.apply(spins, self._kernel_plan)
         v = _Crop.apply(self.shape_fields(spins), self._crop_plan)
         return v.flatten(2)
 
