@@ -120,3 +120,35 @@ def test_network_step_in_site_blocks_equals_all_sites(rng):
     for a, b in zip(grads, whole_grads, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-13)
     assert len(grads) == 2 and grads[0].shape == (g.shape[1], lat.N)
+
+
+@pytest.mark.parametrize(
+    "kind,lx,ly,desc,kw",
+    [
+        ("triangular", 8, 7, {"r_cut": 2.0}, {}),  # bispectrum: features under autograd
+        ("square", 6, 5, {"r_cut": 3.0, "kind": "plain"}, {}),
+        ("strip", 9, 4, {"r_cut": 2.0}, {"potential": "generalized", "lead_columns": 2}),
+        ("strip", 7, 5, {"r_cut": 2.0, "kind": "plain"}, {"potential": "generalized"}),
+    ],
+)
+def test_fused_cpu_path_in_row_blocks_equals_the_autograd_path(
+    kind, lx, ly, desc, kw, rng, monkeypatch
+):
+    """The fused path (kernels, network and adjoint per block of rows; blocks of 2 rows
+    here, the last one partial) gives the fields and energies of the descriptor's torch
+    operations under autograd (kernels=False), float64 to 1e-12."""
+    import mllg.nn.provider as prov
+
+    lat = make_lattice(kind, lx, ly)
+    m = _model(lat, desc, **kw)
+    s = random_spins(lat.N, rng)
+    ref = MLFieldProvider(m, dtype="float64", kernels=False)
+    assert not ref.descriptor.kernels and not ref._fused
+    want = ref.solve(s)
+    np.testing.assert_allclose(want.fields, m.predict(s)["fields"], rtol=0, atol=1e-12)
+    fused = MLFieldProvider(m, dtype="float64")
+    assert fused._fused
+    monkeypatch.setattr(prov, "_FUSED_BLOCK", 2 * lx)
+    got = fused.solve(s)
+    np.testing.assert_allclose(got.fields, want.fields, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got.energies, want.energies, rtol=0, atol=1e-10)

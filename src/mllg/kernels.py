@@ -56,14 +56,14 @@ def _compiled() -> dict:
     # that form LLVM vectorizes them (4x faster than flat indexing); one loop per
     # spin component keeps the pointers per loop few enough for its alias checks.
     @numba.njit(cache=True, fastmath=True)
-    def values(grid, offsets, tri, ly, lx, wp, out):  # pragma: no cover - compiled
+    def values(grid, offsets, tri, y0, y1, lx, wp, out):  # pragma: no cover - compiled
         for f in range(grid.shape[0]):
             s = grid[f]
             for k in range(offsets.shape[0]):
                 o0, o1, o2 = offsets[k, 0], offsets[k, 1], offsets[k, 2]
-                for y in range(ly):
+                for y in range(y0, y1):
                     q = y * wp
-                    r = out[f, k, y * lx : (y + 1) * lx]
+                    r = out[f, k, (y - y0) * lx : (y - y0 + 1) * lx]
                     if tri[k]:
                         for c in range(3):  # component c of S_0 times (S_1 x S_2)_c
                             a = s[c, q + o0 : q + o0 + lx]
@@ -85,7 +85,7 @@ def _compiled() -> dict:
                             r[x] = a0[x] * b0[x] + a1[x] * b1[x] + a2[x] * b2[x]
 
     @numba.njit(cache=True, fastmath=True)
-    def adjoint(grid, grad, offsets, tri, ly, lx, wp, acc):  # pragma: no cover - compiled
+    def adjoint(grid, grad, offsets, tri, y0, y1, lx, wp, acc):  # pragma: no cover - compiled
         for f in range(grid.shape[0]):
             s = grid[f]
             a = acc[f]
@@ -96,9 +96,9 @@ def _compiled() -> dict:
                         ov = offsets[k, v]
                         o1 = offsets[k, (v + 1) % 3]
                         o2 = offsets[k, (v + 2) % 3]
-                        for y in range(ly):
+                        for y in range(y0, y1):
                             q = y * wp
-                            w = grad[f, k, y * lx : (y + 1) * lx]
+                            w = grad[f, k, (y - y0) * lx : (y - y0 + 1) * lx]
                             for c in range(3):
                                 d = a[c, q + ov : q + ov + lx]
                                 b1 = s[(c + 1) % 3, q + o1 : q + o1 + lx]
@@ -112,9 +112,9 @@ def _compiled() -> dict:
                     for v in range(2):
                         ov = offsets[k, v]
                         o1 = offsets[k, 1 - v]
-                        for y in range(ly):
+                        for y in range(y0, y1):
                             q = y * wp
-                            w = grad[f, k, y * lx : (y + 1) * lx]
+                            w = grad[f, k, (y - y0) * lx : (y - y0 + 1) * lx]
                             for c in range(3):
                                 d = a[c, q + ov : q + ov + lx]
                                 b = s[c, q + o1 : q + o1 + lx]
@@ -167,25 +167,51 @@ class ObjectPlan:
     wp: int
 
 
-def object_values(spins: NDArray, plan: ObjectPlan) -> tuple[NDArray, NDArray]:
-    """Padded grid (F, 3, P) and object values ``v`` (F, K, ly lx) of spins (F, N, 3).
-
-    ``spins`` is C-contiguous float32 or float64; both results have its dtype.
-    """
-    k = _compiled()
+def pad(spins: NDArray, plan: ObjectPlan) -> NDArray:
+    """Padded channel-major grid (F, 3, P) of C-contiguous spins (F, N, 3), their dtype."""
     grid = np.empty((spins.shape[0], 3, plan.source.shape[0]), dtype=spins.dtype)
-    k["pad"](spins, plan.source, grid)
-    out = np.empty((spins.shape[0], plan.offsets.shape[0], plan.ly * plan.lx), spins.dtype)
-    k["values"](grid, plan.offsets, plan.tri, plan.ly, plan.lx, plan.wp, out)
-    return grid, out
+    _compiled()["pad"](spins, plan.source, grid)
+    return grid
+
+
+def values(grid: NDArray, plan: ObjectPlan, rows: tuple[int, int] | None = None) -> NDArray:
+    """Object values ``v`` (F, K, n) of the sites in lattice rows ``[y0, y1)`` (default
+    all; ``n = (y1 - y0) lx``) from the padded ``grid`` of :func:`pad`."""
+    y0, y1 = rows or (0, plan.ly)
+    out = np.empty((grid.shape[0], plan.offsets.shape[0], (y1 - y0) * plan.lx), grid.dtype)
+    _compiled()["values"](grid, plan.offsets, plan.tri, y0, y1, plan.lx, plan.wp, out)
+    return out
+
+
+def add_adjoint(
+    grid: NDArray,
+    grad: NDArray,
+    plan: ObjectPlan,
+    acc: NDArray,
+    rows: tuple[int, int] | None = None,
+) -> None:
+    """``acc += sum_{k, i} grad_k(i) dv_k(i)/d grid`` for the sites of rows ``[y0, y1)``
+    (``grad`` (F, K, n) as :func:`values` returns ``v``; ``acc`` shaped like ``grid``)."""
+    y0, y1 = rows or (0, plan.ly)
+    _compiled()["adjoint"](grid, grad, plan.offsets, plan.tri, y0, y1, plan.lx, plan.wp, acc)
+
+
+def unpad(acc: NDArray, plan: ObjectPlan, n_sites: int) -> NDArray:
+    """Fold a grid gradient (F, 3, P) back onto the sites: (F, N, 3)."""
+    out = np.zeros((acc.shape[0], n_sites, 3), dtype=acc.dtype)
+    _compiled()["unpad"](acc, plan.source, out)
+    return out
+
+
+def object_values(spins: NDArray, plan: ObjectPlan) -> tuple[NDArray, NDArray]:
+    """Padded grid (F, 3, P) and object values ``v`` (F, K, N) of spins (F, N, 3)."""
+    grid = pad(spins, plan)
+    return grid, values(grid, plan)
 
 
 def object_values_adjoint(grid: NDArray, grad: NDArray, plan: ObjectPlan, n_sites: int) -> NDArray:
-    """``dE/dS`` (F, N, 3) from ``grad = dE/dv`` (F, K, ly lx) at the padded ``grid``
+    """``dE/dS`` (F, N, 3) from ``grad = dE/dv`` (F, K, N) at the padded ``grid``
     of :func:`object_values`: the adjoint of the values, folded back onto the sites."""
-    k = _compiled()
     acc = np.zeros(grid.shape, dtype=grid.dtype)
-    k["adjoint"](grid, grad, plan.offsets, plan.tri, plan.ly, plan.lx, plan.wp, acc)
-    out = np.zeros((grid.shape[0], n_sites, 3), dtype=grid.dtype)
-    k["unpad"](acc, plan.source, out)
-    return out
+    add_adjoint(grid, grad, plan, acc)
+    return unpad(acc, plan, n_sites)

@@ -37,9 +37,11 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from mllg.descriptors import PlainDescriptor
 from mllg.nn.model import BPModel, vector_fields
 
 PROVIDER_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_FUSED_BLOCK = 2048  # sites per block of the fused CPU path (whole lattice rows)
 
 
 @dataclass
@@ -223,6 +225,8 @@ class MLFieldProvider:
             p.requires_grad_(False)
         self.descriptor = self.net.model.descriptor
         self.descriptor.kernels = bool(kernels) and self.device.type == "cpu"
+        # CPU kernels, eager network: descriptor and network fused block by block
+        self._fused = self.descriptor.kernels and not compile and not self.vector
         if self.vector:
             self._step = torch.compile(self.net, dynamic=False) if compile else self.net
         else:
@@ -230,6 +234,7 @@ class MLFieldProvider:
             network = _NetworkGradient(self.net.model, block).to(
                 device=self.device, dtype=self.dtype
             )
+            self._network = network
             self._step = torch.compile(network, dynamic=False) if compile else network
         self.timings = {"to_torch": 0.0, "forward": 0.0, "backward": 0.0, "to_numpy": 0.0}
         self.calls = 0
@@ -256,6 +261,8 @@ class MLFieldProvider:
         spins = self._check(spins)
         if self.vector:
             return self._evaluate_vector(spins)
+        if self._fused:
+            return self._evaluate_fused(spins, energy)
         t0 = time.perf_counter()
         s = torch.as_tensor(spins, dtype=self.dtype, device=self.device)[None]
         s.requires_grad_(True)
@@ -287,6 +294,64 @@ class MLFieldProvider:
             self.timings[key] += dt
         self.calls += 1
         return MLResult(energy=e[:1].copy(), fields=fields, energies=e)
+
+    def _evaluate_fused(self, spins: NDArray, energy: bool) -> MLResult:
+        """CPU kernels: object values, network and adjoint per block of lattice rows.
+
+        For every block of about 2048 sites (whole rows): the object values
+        (:func:`mllg.kernels.values`, channel-major ``(K, n)``), the features (the plain
+        descriptor's are the values; others under autograd for this block only), the site
+        outputs and ``dy_k/dG`` (:class:`_NetworkGradient`), ``dy_k/dv`` and the adjoint
+        accumulated into one padded grid per output (:func:`mllg.kernels.add_adjoint`);
+        finally the grids are folded onto the sites. Every intermediate of a block stays
+        in cache. ``timings``: ``to_torch`` is the padding, ``forward`` the block loop,
+        ``backward`` the fold and the fields.
+        """
+        from mllg import kernels
+
+        t0 = time.perf_counter()
+        plan = self.descriptor._kernel_plan
+        n = self.lattice.N
+        np_dtype = torch.empty(0, dtype=self.dtype).numpy().dtype
+        grid = kernels.pad(np.ascontiguousarray(spins, dtype=np_dtype)[None], plan)
+        accs = [np.zeros_like(grid) for _ in range(self.n_out)]
+        out = torch.empty(n, self.n_out, dtype=self.dtype)
+        plain = isinstance(self.descriptor, PlainDescriptor)  # features are the values
+        step = max(1, _FUSED_BLOCK // plan.lx)
+        t1 = time.perf_counter()
+        for y0 in range(0, plan.ly, step):
+            rows = (y0, min(y0 + step, plan.ly))
+            sites = slice(rows[0] * plan.lx, rows[1] * plan.lx)
+            v = torch.from_numpy(kernels.values(grid, plan, rows))  # (1, K, n_block)
+            if plain:
+                out[sites], dv = self._network._sites(v[0].T, sites)
+            else:
+                v.requires_grad_(True)
+                with torch.enable_grad():
+                    g = self.descriptor._features(v)[0]  # (n_features, n_block)
+                out[sites], dg = self._network._sites(g.detach().T, sites)
+                dv = [
+                    torch.autograd.grad(g, v, d, retain_graph=k + 1 < len(dg))[0][0]
+                    for k, d in enumerate(dg)
+                ]
+            for acc, d in zip(accs, dv, strict=True):
+                kernels.add_adjoint(grid, d.contiguous().numpy()[None], plan, acc, rows)
+        t2 = time.perf_counter()
+        grads = [kernels.unpad(acc, plan, n)[0].astype(np.float64) for acc in accs]
+        h = -self.energy_scale * grads[0]
+        if self.n_out == 2:
+            h = h + np.cross(spins, -self.energy_scale * grads[1])
+        t3 = time.perf_counter()
+        if energy:
+            site_sum = out.to(torch.float64).sum(dim=0).numpy()
+            e = self.energy_scale * site_sum + n * self.energy_shift
+        else:
+            e = np.full(self.n_out, np.nan)
+        t4 = time.perf_counter()
+        for key, dt in zip(self.timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            self.timings[key] += dt
+        self.calls += 1
+        return MLResult(energy=e[:1].copy(), fields=h, energies=e)
 
     def _evaluate_vector(self, spins: NDArray) -> MLResult:
         """Vector model: slot coefficients from one forward pass, fields without autograd."""
