@@ -35,7 +35,7 @@ from mllg.electrons.base import Ensemble
 from mllg.electrons.ed import ExactDiagonalization, mu_for_mean_filling
 from mllg.hamiltonian import SdHamiltonian
 from mllg.lattice import make_lattice
-from mllg.nn import Committee, ModelConfig, TrainConfig, load_model, train
+from mllg.nn import Committee, MLFieldProvider, ModelConfig, TrainConfig, load_model, train
 from mllg.nn.training import (
     ORIGINS,
     FieldData,
@@ -73,8 +73,10 @@ VARIANTS = {
 
 
 def _size_tag(args) -> str:
-    """File-name tag of a non-default training lattice (``_L18``) and coupling (``_J3.0``)."""
-    return (f"_L{args.L}" if args.L else "") + (f"_J{args.J}" if args.J else "")
+    """File-name tag of a non-default training lattice (``_L18``), coupling (``_J3.0``)
+    and driving model (``_drv-RUN``)."""
+    tag = (f"_L{args.L}" if args.L else "") + (f"_J{args.J}" if args.J else "")
+    return tag + (f"_drv-{args.driver}" if args.driver else "")
 
 
 def _system(args) -> tuple:
@@ -92,10 +94,13 @@ def get_data(args) -> tuple[FieldData, np.ndarray, dict]:
         z = np.load(path)
         info = json.loads(str(z["info"]))
         return FieldData(lat, z["spins"], z["fields"], z["energy"]), z["origin"], info
-    ed = ExactDiagonalization(SdHamiltonian(lat, J=J), Ensemble.canonical(filling, args.kT_el))
+    ed = ExactDiagonalization(SdHamiltonian(lat, J=J), Ensemble.canonical(filling, spins_kT))
+    driver = ed
+    if args.driver:  # a trained model drives the LLG runs, ED labels every stored frame
+        driver = MLFieldProvider(load_model(args.out / args.driver / "model"), dtype="float64")
     t0 = time.perf_counter()
     data, origin = sample_training_frames(
-        ed,
+        driver,
         lat,
         ordered(lat),
         n_perturbed=args.n_perturbed,
@@ -103,14 +108,16 @@ def get_data(args) -> tuple[FieldData, np.ndarray, dict]:
         n_quench=args.n_quench,
         quench_steps=args.quench_steps,
         seed=args.seed,
+        labeller=ed if args.driver else None,
     )
     info = {
         "system": args.system,
         "lattice": f"{kind} {L}x{L}",
         "J": J,
         "filling": filling,
-        "kT_el": args.kT_el,
+        "kT_el": spins_kT,
         "frames": int(data.n_frames),
+        "driver": args.driver or "ED",
         "by_origin": {o: int((origin == k).sum()) for k, o in enumerate(ORIGINS)},
         "ed_time_s": time.perf_counter() - t0,
     }
@@ -262,6 +269,11 @@ def main() -> None:
     p.add_argument("--llg-steps", type=int, default=300)
     p.add_argument("--n-quench", type=int, default=2)
     p.add_argument("--quench-steps", type=int, default=600)
+    p.add_argument(
+        "--driver",
+        default="",
+        help="trained run (name under --out) whose model drives the LLG frames; ED labels them",
+    )
     p.add_argument("--epochs", type=int, default=80)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=3e-3)

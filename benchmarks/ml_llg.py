@@ -31,8 +31,10 @@ Tables (random weights: timing does not depend on trained values):
     triangular, 1 thread, two evaluations after construction (``--i``).
 
 ``--provider-kw JSON`` passes extra keyword arguments to ``MLFieldProvider`` in (g), (h)
-and (i), e.g. ``'{"fused": false}'`` to measure an older mllg (``PYTHONPATH``) whose
-provider still had the fused path; (g) then times that version's network formula.
+and (i), e.g. ``'{"kernels": false}'`` for the torch operations instead of the compiled
+descriptor kernels and the fused CPU path (the default), or ``'{"fused": false}'`` to
+measure an older mllg (``PYTHONPATH``) whose provider still had its first fused path; (g)
+then times that version's network formula.
 
 Models: ``default`` = ``ModelConfig()`` (bispectrum r_c = 2 with degree-3 terms, SiLU
 64-64); ``compact`` = bispectrum ``triples=False`` (degree <= 2), SiLU 32-32; (g) and (h)

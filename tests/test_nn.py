@@ -414,3 +414,32 @@ def test_recipe_sampling_and_config(rng):
         assert cfg.augment_time_reversal == (system == "120")
     with pytest.raises(ValueError, match="system="):
         recommended_config("kagome")
+
+
+def test_recipe_sampling_driven_by_a_cheap_provider_labelled_by_ed(rng):
+    """labeller: the LLG runs follow the driving provider (a different one: the frames
+    differ from ED-driven ones), and every stored frame carries exact ED labels."""
+    from mllg.nn import sample_training_frames
+
+    lat = make_lattice("triangular", 4, 4)
+    ed = ExactDiagonalization(SdHamiltonian(lat, J=2.0), Ensemble.canonical(0.25))
+    driver = ExactDiagonalization(SdHamiltonian(lat, J=0.5), Ensemble.canonical(0.25, 0.3))
+    kw = dict(
+        n_perturbed=2,
+        llg_kTs=(0.05,),
+        llg_steps=4,
+        n_quench=1,
+        quench_steps=4,
+        quench_skip=2,
+        every=2,
+    )
+    order = [tetrahedral(lat, 1)]
+    data, origin = sample_training_frames(driver, lat, order, labeller=ed, **kw)
+    exact, _ = sample_training_frames(ed, lat, order, **kw)
+    assert list(np.bincount(origin)) == [2, 2, 2]
+    np.testing.assert_allclose(data.spins[:2], exact.spins[:2])  # perturbed: same draws
+    assert np.abs(data.spins[2:] - exact.spins[2:]).max() > 1e-3  # other dynamics
+    for k in range(data.n_frames):
+        res = ed.solve(data.spins[k])
+        assert np.allclose(res.fields, data.fields[k], atol=1e-10)
+        assert np.isclose(res.energy[0], data.energy[k])

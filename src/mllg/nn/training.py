@@ -635,6 +635,7 @@ def sample_training_frames(
     alpha: float = 0.5,
     dt: float = 0.1,
     seed: int = 0,
+    labeller=None,
 ) -> tuple[FieldData, NDArray[np.int64]]:
     """Training frames covering the states an LLG run visits, labelled by ``provider``.
 
@@ -649,11 +650,16 @@ def sample_training_frames(
 
     Parameters
     ----------
-    provider : electronic solver with ``solve(spins) -> ElectronicResult`` (ED, KPM); it
-        drives the LLG runs and gives the labels (fields and energies).
+    provider : field provider with ``solve(spins)`` (ED, KPM, or a trained
+        :class:`mllg.nn.MLFieldProvider`); it drives the LLG runs and, without
+        ``labeller``, gives the labels (fields and energies).
     lattice : Lattice
     ordered : (N, 3) array or list of them
         Ordered reference state(s) of the system (tetrahedral, 120 deg, Neel, ...).
+    labeller : electronic solver, optional
+        Labels every stored frame with one ``labeller.solve(spins)`` (one exact solve per
+        frame instead of two per LLG step): a cheap ``provider`` (a model trained on
+        fewer frames) samples the configurations, the electronic solver labels them.
 
     Returns
     -------
@@ -665,7 +671,8 @@ def sample_training_frames(
     Notes
     -----
     Cost: ``n_perturbed`` solves plus about ``2 (len(llg_kTs) len(ordered) llg_steps +
-    n_quench quench_steps)`` field evaluations for the midpoint LLG.
+    n_quench quench_steps)`` field evaluations for the midpoint LLG (with ``labeller``:
+    those by ``provider`` and one ``labeller`` solve per frame).
     """
     from mllg.dynamics import LLG
     from mllg.textures import normalize, random_spins
@@ -676,10 +683,11 @@ def sample_training_frames(
     fields: list[NDArray] = []
     energy: list[float] = []
     origin: list[int] = []
+    label = provider if labeller is None else labeller
     for k in range(n_perturbed):
         base = ordered[k % len(ordered)]
         s = normalize(base + rng.uniform(*sigma) * rng.normal(size=base.shape))
-        res = provider.solve(s)
+        res = label.solve(s)
         frames.append(s)
         fields.append(res.fields)
         energy.append(float(np.ravel(res.energy)[0]))
@@ -691,9 +699,13 @@ def sample_training_frames(
         llg = LLG(provider, alpha=alpha, dt=dt, kT=kT, seed=seed + 1000 + r)
         for n, fr in enumerate(llg.run(s0, steps, every=every, energy=True)):
             if n * every >= skip:  # fields and energy of the stored (noiseless) spins
+                h, e = fr.fields, fr.energy
+                if labeller is not None:
+                    res = labeller.solve(fr.spins)
+                    h, e = res.fields, np.ravel(res.energy)[0]
                 frames.append(fr.spins.copy())
-                fields.append(fr.fields.copy())
-                energy.append(float(fr.energy))
+                fields.append(np.array(h, dtype=float))
+                energy.append(float(e))
                 origin.append(code)
     data = FieldData(lattice, np.stack(frames), np.stack(fields), np.array(energy))
     return data, np.array(origin, dtype=np.int64)
