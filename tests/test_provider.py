@@ -134,9 +134,10 @@ def test_network_step_in_site_blocks_equals_all_sites(rng):
 def test_fused_cpu_path_in_row_blocks_equals_the_autograd_path(
     kind, lx, ly, desc, kw, rng, monkeypatch
 ):
-    """The fused path (kernels, network and adjoint per block of rows; blocks of 2 rows
-    here, the last one partial) gives the fields and energies of the descriptor's torch
-    operations under autograd (kernels=False), float64 to 1e-12."""
+    """The fused path (kernels, network and adjoint per block of rows; blocks of 1 row
+    (plain) or 2 rows (bispectrum) here, the last one partial) gives the fields and
+    energies of the descriptor's torch operations under autograd (kernels=False), float64
+    to 1e-12."""
     import mllg.nn.provider as prov
 
     lat = make_lattice(kind, lx, ly)
@@ -148,7 +149,7 @@ def test_fused_cpu_path_in_row_blocks_equals_the_autograd_path(
     np.testing.assert_allclose(want.fields, m.predict(s)["fields"], rtol=0, atol=1e-12)
     fused = MLFieldProvider(m, dtype="float64")
     assert fused._fused
-    monkeypatch.setattr(prov, "_FUSED_BLOCK", 2 * lx)
+    monkeypatch.setattr(prov, "_FUSED_BLOCK", lx)
     got = fused.solve(s)
     np.testing.assert_allclose(got.fields, want.fields, rtol=0, atol=1e-12)
     np.testing.assert_allclose(got.energies, want.energies, rtol=0, atol=1e-10)
