@@ -28,10 +28,10 @@ to ``(F, 3, P)`` (row length ``wp``; ``source[p]`` is the site at grid point ``p
 for a zero spin beyond an open edge); site ``i = y lx + x`` sits at grid position
 ``q = y wp + x``, and every vertex offset is a flat offset from ``q`` (the padding makes
 every read in bounds). The adjoint folds the grid gradient back onto the sites (wrapped
-copies add to their site). Objects are
-processed one after the other (serial kernels: Numba's OpenMP runtime next to torch's
-spin-waits and slows the GEMMs; with several threads the parallelism stays in the
-network's GEMMs).
+copies add to their site). :func:`values` and :func:`add_adjoint` take a range of lattice
+rows, so a caller can evaluate a block of sites at a time (the provider's fused path).
+The kernels are serial: Numba's OpenMP runtime next to torch's spin-waits and slowed
+every torch operation; with several threads the parallelism stays in the network's GEMMs.
 
 Numba compiles the kernels on first use (a few seconds) and caches them on disk.
 """
