@@ -66,6 +66,7 @@ VARIANTS = {
     "plain_r5full": (dict(kind="plain", r_cut=5.0), (64, 64)),
     "plain_r4_big": (dict(kind="plain", r_cut=4.0, inner_r_cut=2.0), (256, 256, 128)),
     "plain_r6": (dict(kind="plain", r_cut=6.0, inner_r_cut=2.0), (64, 64)),
+    "plain_r6_wide": (dict(kind="plain", r_cut=6.0, inner_r_cut=2.0), (128, 128)),
     "plain_r6i3": (dict(kind="plain", r_cut=6.0, inner_r_cut=3.0), (64, 64)),
     "bisp_r4": (dict(kind="bispectrum", r_cut=4.0, inner_r_cut=2.0, triples=False), (64, 64)),
     "bisp3_r4": (dict(kind="bispectrum", r_cut=4.0, inner_r_cut=2.0, triples=True), (64, 64)),
