@@ -260,6 +260,45 @@ def committee(args, data: FieldData, origin: np.ndarray, test: np.ndarray) -> No
     )
 
 
+def score_on(args, info: dict) -> None:
+    """Score trained runs on the test frames of another cached frame set.
+
+    ``--score-on FILE``: a sampled frame file under ``--out`` (it stores ``origin``), e.g.
+    the ED-driven frames of an earlier round. Its test frames (``--seed`` split) are
+    labelled here by grand-canonical ED at this data's ``mu`` and ``kT_el``, so runs
+    trained on different frame sets are compared on the same configurations. Writes
+    ``score_on`` into each run's ``metrics.json``.
+    """
+    kind, L, J, _, _ = _system(args)
+    z = np.load(args.out / args.score_on)
+    spins, origin = z["spins"], z["origin"]
+    if spins.shape[1] != L * L:
+        raise ValueError(f"{args.score_on} has {spins.shape[1]} sites; --L gives {L * L}.")
+    _, _, test = split_frames(len(spins), 0.1, 0.1, args.seed)
+    lat = make_lattice(kind, L, L)
+    gc = ExactDiagonalization(
+        SdHamiltonian(lat, J=J), Ensemble.grand_canonical(info["mu"], args.kT_el)
+    )
+    data = FieldData(lat, spins[test], np.stack([gc.solve(s).fields for s in spins[test]]))
+    for name in args.variants:
+        run = args.out / f"{args.system}_{name}{args.tag}"
+        pred = load_model(run / "model").predict(data.spins)["fields"]
+        met = json.loads((run / "metrics.json").read_text())
+        met["score_on"] = {
+            "file": args.score_on,
+            "frames": int(len(test)),
+            **field_metrics(data.spins, pred, data.fields),
+            "by_origin": by_origin(pred, data, origin[test], np.arange(len(test))),
+        }
+        (run / "metrics.json").write_text(json.dumps(met, indent=2))
+        bo = " / ".join(f"{v['perp_rel_rmse']:.1%}" for v in met["score_on"]["by_origin"].values())
+        print(
+            f"| {args.system} | {name}{args.tag} on {args.score_on} | {len(test)} | "
+            f"{met['score_on']['perp_rel_rmse']:.2%} | {met['score_on']['perp_r2']:.4f} | {bo} |",
+            flush=True,
+        )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--system", choices=list(SYSTEMS), default="tetra")
@@ -298,6 +337,11 @@ def main() -> None:
         help="score the mean field of these trained runs (names under --out) on the test frames",
     )
     p.add_argument("--tag", default="")
+    p.add_argument(
+        "--score-on",
+        default="",
+        help="score the trained --variants on the test frames of this sampled frame file",
+    )
     p.add_argument(
         "--spins-kT",
         type=float,
@@ -341,6 +385,9 @@ def main() -> None:
     _, _, test = split_frames(data.n_frames, 0.1, 0.1, args.seed)
     if args.committee:
         committee(args, data, origin, test)
+        return
+    if args.score_on:
+        score_on(args, info)
         return
     for name in args.variants:
         desc, hidden = VARIANTS[name]
