@@ -381,6 +381,11 @@ def test_symmetry_augmentation_gives_exact_ed_frames(rng):
         FieldRegression(_model(lat), lr_schedule="linear")
 
 
+# two short LLG runs for sample_training_frames: one Langevin (2 frames per ordered
+# state) and one quench (2 frames after 2 steps)
+_SHORT_RUNS = dict(llg_kTs=(0.05,), llg_steps=4, n_quench=1, quench_steps=4, quench_skip=2, every=2)
+
+
 def test_recipe_sampling_and_config(rng):
     """The recipe gives exact ED labels for every kind of frame and a valid config."""
     from mllg.nn import recommended_config, sample_training_frames
@@ -388,16 +393,7 @@ def test_recipe_sampling_and_config(rng):
     lat = make_lattice("triangular", 4, 4)
     ed = ExactDiagonalization(SdHamiltonian(lat, J=2.0), Ensemble.canonical(0.25))
     data, origin = sample_training_frames(
-        ed,
-        lat,
-        [tetrahedral(lat, 1), tetrahedral(lat, -1)],
-        n_perturbed=3,
-        llg_kTs=(0.05,),
-        llg_steps=4,
-        n_quench=1,
-        quench_steps=4,
-        quench_skip=2,
-        every=2,
+        ed, lat, [tetrahedral(lat, 1), tetrahedral(lat, -1)], n_perturbed=3, **_SHORT_RUNS
     )
     assert list(np.bincount(origin)) == [3, 4, 2]  # 2 ordered x 2 frames; 2 quench frames
     assert np.allclose(np.linalg.norm(data.spins, axis=-1), 1.0)
@@ -424,15 +420,7 @@ def test_recipe_sampling_driven_by_a_cheap_provider_labelled_by_ed(rng):
     lat = make_lattice("triangular", 4, 4)
     ed = ExactDiagonalization(SdHamiltonian(lat, J=2.0), Ensemble.canonical(0.25))
     driver = ExactDiagonalization(SdHamiltonian(lat, J=0.5), Ensemble.canonical(0.25, 0.3))
-    kw = dict(
-        n_perturbed=2,
-        llg_kTs=(0.05,),
-        llg_steps=4,
-        n_quench=1,
-        quench_steps=4,
-        quench_skip=2,
-        every=2,
-    )
+    kw = dict(n_perturbed=2, **_SHORT_RUNS)
     order = [tetrahedral(lat, 1)]
     data, origin = sample_training_frames(driver, lat, order, labeller=ed, **kw)
     exact, _ = sample_training_frames(ed, lat, order, **kw)

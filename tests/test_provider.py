@@ -149,7 +149,7 @@ def test_fused_cpu_path_in_row_blocks_equals_the_autograd_path(
     np.testing.assert_allclose(want.fields, m.predict(s)["fields"], rtol=0, atol=1e-12)
     fused = MLFieldProvider(m, dtype="float64")
     assert fused._fused
-    monkeypatch.setattr(prov, "_FUSED_BLOCK", lx)
+    monkeypatch.setattr(prov, "_CPU_BLOCK", lx)
     got = fused.solve(s)
     np.testing.assert_allclose(got.fields, want.fields, rtol=0, atol=1e-12)
     np.testing.assert_allclose(got.energies, want.energies, rtol=0, atol=1e-10)

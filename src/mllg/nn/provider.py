@@ -41,7 +41,7 @@ from mllg.descriptors import PlainDescriptor
 from mllg.nn.model import BPModel, vector_fields
 
 PROVIDER_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-_FUSED_BLOCK = 2048  # sites per block of the fused CPU path (whole lattice rows)
+_CPU_BLOCK = 2048  # sites per cache block on a CPU (network step, fused path)
 
 
 @dataclass
@@ -230,7 +230,7 @@ class MLFieldProvider:
         if self.vector:
             self._step = torch.compile(self.net, dynamic=False) if compile else self.net
         else:
-            block = 2048 if self.device.type == "cpu" else None
+            block = _CPU_BLOCK if self.device.type == "cpu" else None
             network = _NetworkGradient(self.net.model, block).to(
                 device=self.device, dtype=self.dtype
             )
@@ -284,16 +284,7 @@ class MLFieldProvider:
         self._sync()
         t3 = time.perf_counter()
         fields = h.detach().to("cpu", torch.float64).numpy()
-        if energy:
-            site_sum = out.to("cpu", torch.float64).sum(dim=0).numpy()
-            e = self.energy_scale * site_sum + self.lattice.N * self.energy_shift
-        else:
-            e = np.full(self.n_out, np.nan)
-        t4 = time.perf_counter()
-        for key, dt in zip(self.timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
-            self.timings[key] += dt
-        self.calls += 1
-        return MLResult(energy=e[:1].copy(), fields=fields, energies=e)
+        return self._result([t0, t1, t2, t3], fields, out if energy else None)
 
     def _evaluate_fused(self, spins: NDArray, energy: bool) -> MLResult:
         """CPU kernels: object values, network and adjoint per block of lattice rows.
@@ -302,11 +293,10 @@ class MLFieldProvider:
         object values (:func:`mllg.kernels.values`, channel-major ``(K, n)``), the
         features (the plain descriptor's are the values; others under autograd for this
         block only), the site outputs and ``dy_k/dG`` (:class:`_NetworkGradient`),
-        ``dy_k/dv`` and the adjoint
-        accumulated into one padded grid per output (:func:`mllg.kernels.add_adjoint`);
-        finally the grids are folded onto the sites. Every intermediate of a block stays
-        in cache. ``timings``: ``to_torch`` is the padding, ``forward`` the block loop,
-        ``backward`` the fold and the fields.
+        ``dy_k/dv`` and the adjoint accumulated into one padded grid per output
+        (:func:`mllg.kernels.add_adjoint`); finally the grids are folded onto the sites.
+        Every intermediate of a block stays in cache. ``timings``: ``to_torch`` is the
+        padding, ``forward`` the block loop, ``backward`` the fold and the fields.
         """
         from mllg import kernels
 
@@ -320,7 +310,7 @@ class MLFieldProvider:
         plain = isinstance(self.descriptor, PlainDescriptor)  # features are the values
         # bispectrum features run as ~50 torch operations per block: larger blocks
         # (measured at 128x128: 2048 sites best for plain, 4096 for the bispectrum)
-        step = max(1, (_FUSED_BLOCK if plain else 2 * _FUSED_BLOCK) // plan.lx)
+        step = max(1, (_CPU_BLOCK if plain else 2 * _CPU_BLOCK) // plan.lx)
         t1 = time.perf_counter()
         for y0 in range(0, plan.ly, step):
             rows = (y0, min(y0 + step, plan.ly))
@@ -345,16 +335,7 @@ class MLFieldProvider:
         if self.n_out == 2:
             h = h + np.cross(spins, -self.energy_scale * grads[1])
         t3 = time.perf_counter()
-        if energy:
-            site_sum = out.to(torch.float64).sum(dim=0).numpy()
-            e = self.energy_scale * site_sum + n * self.energy_shift
-        else:
-            e = np.full(self.n_out, np.nan)
-        t4 = time.perf_counter()
-        for key, dt in zip(self.timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
-            self.timings[key] += dt
-        self.calls += 1
-        return MLResult(energy=e[:1].copy(), fields=h, energies=e)
+        return self._result([t0, t1, t2, t3], h, out if energy else None)
 
     def _evaluate_vector(self, spins: NDArray) -> MLResult:
         """Vector model: slot coefficients from one forward pass, fields without autograd."""
@@ -370,11 +351,28 @@ class MLFieldProvider:
             self._sync()
         t3 = time.perf_counter()
         fields = h.to("cpu", torch.float64).numpy()
-        t4 = time.perf_counter()
-        for key, dt in zip(self.timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
-            self.timings[key] += dt
-        self.calls += 1
+        self._tick([t0, t1, t2, t3])
         return MLResult(energy=np.full(1, np.nan), fields=fields, energies=np.zeros(0))
+
+    def _result(self, times: list[float], fields: NDArray, out: torch.Tensor | None) -> MLResult:
+        """:class:`MLResult` of ``fields`` (N, 3) with the energies of the site outputs
+        ``out`` (N, n_out), ``E_k = scale sum_i y_ik + N shift_k`` (units of t, summed in
+        float64; NaN when ``out`` is None); records ``times`` (:meth:`_tick`)."""
+        if out is None:
+            e = np.full(self.n_out, np.nan)
+        else:
+            site_sum = out.to("cpu", torch.float64).sum(dim=0).numpy()
+            e = self.energy_scale * site_sum + self.lattice.N * self.energy_shift
+        self._tick(times)
+        return MLResult(energy=e[:1].copy(), fields=fields, energies=e)
+
+    def _tick(self, times: list[float]) -> None:
+        """Add the intervals between ``times`` and now to ``timings`` (to_torch, forward,
+        backward, to_numpy) and count the call."""
+        times = [*times, time.perf_counter()]
+        for key, a, b in zip(self.timings, times[:-1], times[1:], strict=True):
+            self.timings[key] += b - a
+        self.calls += 1
 
     def __call__(self, spins: NDArray) -> NDArray[np.float64]:
         return self.evaluate(spins, energy=False).fields
