@@ -52,8 +52,11 @@ SYSTEMS = {
     "de": ("square", 10, 6.0, 0.485, lambda lat: [neel(lat), ferromagnet(lat)]),
 }
 
+_PLAIN_R3, _PLAIN_R4, _PLAIN_R6 = (
+    dict(kind="plain", r_cut=r, inner_r_cut=2.0) for r in (3.0, 4.0, 6.0)
+)
 VARIANTS = {
-    # name: (descriptor settings, hidden)
+    # name: (descriptor settings, hidden[, other ModelConfig settings])
     "plain_r5": (dict(kind="plain", r_cut=5.0, inner_r_cut=2.0), (64, 64)),
     "plain_r4": (dict(kind="plain", r_cut=4.0, inner_r_cut=2.0), (64, 64)),
     "plain_r3": (dict(kind="plain", r_cut=3.0, inner_r_cut=3.0), (64, 64)),
@@ -68,6 +71,14 @@ VARIANTS = {
     "plain_r6": (dict(kind="plain", r_cut=6.0, inner_r_cut=2.0), (64, 64)),
     "plain_r6_wide": (dict(kind="plain", r_cut=6.0, inner_r_cut=2.0), (128, 128)),
     "plain_r6i3": (dict(kind="plain", r_cut=6.0, inner_r_cut=3.0), (64, 64)),
+    "plain_r6full": (dict(kind="plain", r_cut=6.0), (64, 64)),
+    "plain_r6_big": (dict(kind="plain", r_cut=6.0, inner_r_cut=2.0), (256, 256, 128)),
+    # one message-passing step (ModelConfig.message_r_cut, width 16): eps_i reads the
+    # embeddings of the sites within r_m; hidden[0] embeds, hidden[1:] is the head
+    "plain_r4_mp2": (_PLAIN_R4, (64, 64), dict(message_r_cut=2.0)),
+    "plain_r4_mp3": (_PLAIN_R4, (64, 64), dict(message_r_cut=3.0)),
+    "plain_r6_mp2": (_PLAIN_R6, (64, 64), dict(message_r_cut=2.0)),
+    "plain_r3_mp3": (_PLAIN_R3, (64, 64), dict(message_r_cut=3.0)),
     "bisp_r4": (dict(kind="bispectrum", r_cut=4.0, inner_r_cut=2.0, triples=False), (64, 64)),
     "bisp3_r4": (dict(kind="bispectrum", r_cut=4.0, inner_r_cut=2.0, triples=True), (64, 64)),
     "bisp_r3": (dict(kind="bispectrum", r_cut=3.0, inner_r_cut=3.0, triples=False), (64, 64)),
@@ -390,8 +401,9 @@ def main() -> None:
         score_on(args, info)
         return
     for name in args.variants:
-        desc, hidden = VARIANTS[name]
-        mcfg = ModelConfig(descriptor=desc, hidden=hidden, dtype=args.dtype).to_dict()
+        desc, hidden, *extra = VARIANTS[name]
+        extra = extra[0] if extra else {}
+        mcfg = ModelConfig(descriptor=desc, hidden=hidden, dtype=args.dtype, **extra).to_dict()
         augment = not args.no_augment
         cfg = TrainConfig(
             model=mcfg,
@@ -411,7 +423,7 @@ def main() -> None:
         model, met = train(data, cfg, run)
         met["by_origin"] = by_origin(model.predict(data.spins[test])["fields"], data, origin, test)
         met["data"] = info
-        met["variant"] = {"name": name, "descriptor": desc, "hidden": list(hidden)}
+        met["variant"] = {"name": name, "descriptor": desc, "hidden": list(hidden), **extra}
         met["train_config"] = cfg.to_dict()
         met["uptime"] = os.getloadavg()
         (run / "metrics.json").write_text(json.dumps(met, indent=2))

@@ -116,6 +116,90 @@ def test_model_energy_invariant_and_fields_covariant(kind, rng):
         assert np.allclose(out2["fields"][perm], out["fields"], atol=1e-10)
 
 
+MESSAGE = {"descriptor": {"kind": "plain", "r_cut": 1.0}, "message_r_cut": 1.0}
+
+
+@pytest.mark.parametrize(
+    "kind,L,W,kw",
+    [
+        ("triangular", 8, 8, {}),
+        ("strip", 6, 3, {"potential": "generalized", "lead_columns": 2}),
+    ],
+)
+def test_message_passing_fields_are_gradients_and_rotate_with_the_spins(kind, L, W, kw, rng):
+    """Message-passing model: h = -dE/dS (and the generalized cross term) by finite
+    differences, across the zero padding of an open strip; E invariant and h covariant under
+    global SO(3) and lattice translations; provider and export give the same fields."""
+    lat = make_lattice(kind, L, W, periodic_y=kind != "strip")
+    model = _model(lat, **MESSAGE, message_width=3, **kw)
+    s = random_spins(lat.N, rng)
+    out = model.predict(s)
+    g_a = _fd_grad(lambda x: _energies(model, x)[0], s)
+    expected = -g_a
+    if kw:
+        expected = expected + np.cross(s, -_fd_grad(lambda x: _energies(model, x)[1], s))
+    assert np.allclose(out["fields"], expected, atol=1e-8, rtol=0)
+    assert np.abs(out["fields"]).max() > 1e-3  # 1e5 x the tolerance
+    rot = Rotation.random(random_state=5).as_matrix()
+    out_r = model.predict(s @ rot.T)
+    assert np.allclose(out_r["energy"], out["energy"], atol=1e-10)
+    assert np.allclose(out_r["fields"], out["fields"] @ rot.T, atol=1e-10)
+    if kind == "triangular":  # translation by (2, 3): site i moves to t[i]
+        t = lat.index(lat.x + 2, lat.y + 3)
+        s2 = np.empty_like(s)
+        s2[t] = s
+        out_t = model.predict(s2)
+        assert np.allclose(out_t["energy"], out["energy"], atol=1e-10)
+        assert np.allclose(out_t["fields"][t], out["fields"], atol=1e-10)
+    provider = MLFieldProvider(model, dtype="float64")
+    res = provider.evaluate(s)
+    assert np.allclose(res.fields, out["fields"], atol=1e-12, rtol=0)
+    assert np.allclose(res.energies, out["energy"], atol=1e-10)
+
+
+def test_message_passing_range_and_export(tmp_path, rng):
+    """``eps_i`` reads the spins within ``r_c + r_m`` and no farther; the exported model
+    runs on a larger lattice with the same site energies."""
+    lat = make_lattice("triangular", 10, 10)
+    model = _model(
+        lat,
+        descriptor={"kind": "plain", "r_cut": 2.0, "inner_r_cut": 1.0},
+        message_r_cut=1.0,
+        message_width=4,
+    )
+    assert model.message_passing and model.message_index.shape == (lat.N, 6)
+    s = random_spins(lat.N, rng)
+    t = torch.as_tensor(s[None])
+    with torch.no_grad():
+        eps = model.site_energies(t)[0, :, 0].numpy()
+    dist = np.linalg.norm(lat.positions - lat.positions[0], axis=1)
+    for j, changes in (
+        (int(np.argmin(np.abs(dist - 3.0))), True),
+        (int(np.argmin(np.abs(dist - np.sqrt(13.0)))), False),
+    ):
+        s2 = s.copy()
+        s2[j] = -s2[j]
+        with torch.no_grad():
+            eps2 = model.site_energies(torch.as_tensor(s2[None]))[0, 0, 0].item()
+        assert (abs(eps2 - eps[0]) > 1e-6) == changes, (dist[j], eps2 - eps[0])
+    save_model(model, tmp_path / "m")
+    big = make_lattice("triangular", 14, 14)
+    on_big = load_model(tmp_path / "m", big)
+    assert on_big.message_passing
+    e_small = model.predict(tetrahedral(lat))["energy"][0] / lat.N
+    e_big = on_big.predict(tetrahedral(big))["energy"][0] / big.N
+    assert np.isclose(e_small, e_big, atol=1e-12)
+
+
+def test_message_passing_bad_settings_are_named():
+    with pytest.raises(ValueError, match="message_r_cut=0.5 must be 0"):
+        ModelConfig(message_r_cut=0.5)
+    with pytest.raises(ValueError, match="needs potential 'conservative' or 'generalized'"):
+        ModelConfig(message_r_cut=2.0, potential="vector")
+    with pytest.raises(ValueError, match="at least two hidden widths"):
+        ModelConfig(message_r_cut=2.0, hidden=(16,))
+
+
 def test_float32_model_runs(rng):
     lat = make_lattice("square", 4, 4)
     model = BPModel(lat, ModelConfig(descriptor=SMALL, hidden=(8,), dtype="float32"))

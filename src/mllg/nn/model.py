@@ -45,6 +45,18 @@ The evaluation folds the standardization into the first linear layer (``W x + b 
 pass over the ``(F, N, n_in)`` features is spent on it; the stored parameters and their
 meaning are those of the formula above.
 
+Message passing (``ModelConfig.message_r_cut > 0``, conservative or generalized): the
+site energy reads the embeddings of the neighbouring sites,
+
+    z_i = phi(G_i),    eps_i = psi(z_i, z_{i + d_1}, ..., z_{i + d_K}),  0 < |d_k| <= r_m
+
+(``phi``: the first hidden layer and a ``message_width`` layer; ``psi``: the other hidden
+layers). ``eps_i`` then depends on the spins within ``r_c + r_m`` and on products of
+local invariants at different sites (chirality near i times the bonds near j), which no
+function of ``G_i`` alone can represent beyond the descriptor's inner radius; the field
+is still ``-dE/dS`` (conservative). The displacements enter per slot, like the plain
+descriptor's objects: lattice symmetry comes from augmentation.
+
 Export (:func:`save_model`) writes ``config.json`` and ``weights.pt`` (a plain state dict);
 :func:`load_model` reads them with ``torch.load(weights_only=True)`` so no pickled code
 runs, and rebuilds the descriptor for any lattice of the same kind (locality: a model
@@ -94,6 +106,14 @@ class ModelConfig:
         Vector model only: the slots are the lattice displacements ``d`` with
         ``0 < |d| <= vector_r_cut`` (nearest-neighbour distances; 2.0 gives the four
         slots ``+-1, +-2`` along a chain and 12 on a strip).
+    message_r_cut : float
+        ``0`` (default): the site network sees ``G_i`` only. ``> 0``: one message-passing
+        step (module notes): the first hidden layer and a ``message_width`` layer embed
+        every site, ``z_i = phi(G_i)``, and the rest of the network reads ``z_i`` and the
+        embeddings ``z_{i + d_k}`` of the sites at ``0 < |d_k| <= message_r_cut`` (per
+        displacement, like the plain descriptor; lattice symmetry by augmentation).
+    message_width : int
+        Width of the site embedding ``z_i`` of a message-passing model.
     """
 
     descriptor: dict = field(default_factory=lambda: DescriptorConfig().to_dict())
@@ -103,6 +123,8 @@ class ModelConfig:
     lead_columns: int = 0
     dtype: str = "float64"
     vector_r_cut: float = 2.0
+    message_r_cut: float = 0.0
+    message_width: int = 16
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
@@ -125,6 +147,19 @@ class ModelConfig:
                 f"vector_r_cut={self.vector_r_cut!r} must be >= 1 (the nearest-neighbour "
                 "distance) so that the vector model has at least one slot."
             )
+        object.__setattr__(self, "message_r_cut", float(self.message_r_cut))
+        if self.message_r_cut:
+            if not self.message_r_cut >= 1.0:
+                raise ValueError(
+                    f"message_r_cut={self.message_r_cut!r} must be 0 (no message passing) or "
+                    ">= 1 (the nearest-neighbour distance)."
+                )
+            if self.potential == "vector" or len(self.hidden) < 2 or self.message_width < 1:
+                raise ValueError(
+                    f"message_r_cut={self.message_r_cut} needs potential 'conservative' or "
+                    f"'generalized' (got {self.potential!r}), at least two hidden widths (got "
+                    f"{list(self.hidden)}) and message_width >= 1 (got {self.message_width})."
+                )
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -246,13 +281,29 @@ class BPModel(torch.nn.Module):
                 "vector_index", torch.zeros((lattice.N, 0), dtype=torch.int64), persistent=False
             )
             self.n_out = 1 if config.potential == "conservative" else 2
+        act = ACTIVATIONS[config.activation]
+        if config.message_r_cut:
+            # embedding phi: G_i -> z_i (first hidden width, then message_width)
+            _, index = vector_slots(lattice, config.message_r_cut)
+            m, h0 = config.message_width, config.hidden[0]
+            self.net = torch.nn.Sequential(
+                torch.nn.Linear(n_in, h0), act(), torch.nn.Linear(h0, m), act()
+            )
+            width, hidden = m * (index.shape[1] + 1), config.hidden[1:]
+        else:
+            index = np.zeros((lattice.N, 0), dtype=np.int64)
+            width, hidden = n_in, config.hidden
+        self.register_buffer("message_index", torch.as_tensor(index), persistent=False)
         layers: list[torch.nn.Module] = []
-        width = n_in
-        for h in config.hidden:
-            layers += [torch.nn.Linear(width, h), ACTIVATIONS[config.activation]()]
+        for h in hidden:
+            layers += [torch.nn.Linear(width, h), act()]
             width = h
         layers.append(torch.nn.Linear(width, self.n_out))
-        self.net = torch.nn.Sequential(*layers)
+        if config.message_r_cut:
+            self.head = torch.nn.Sequential(*layers)
+        else:
+            self.net = torch.nn.Sequential(*layers)
+            self.head = torch.nn.Identity()
         self.register_buffer("feature_mean", torch.zeros(n_in))
         self.register_buffer("feature_std", torch.ones(n_in))
         self.register_buffer("energy_scale", torch.ones(()))
@@ -306,7 +357,20 @@ class BPModel(torch.nn.Module):
         if self.lead.shape[1]:
             bias = self.lead.to(weight.dtype) @ weight[:, n_feat:].T + bias  # (N, h_1)
             weight = weight[:, :n_feat]
-        return self.net[1:](torch.nn.functional.linear(g, weight) + bias)
+        out = self.net[1:](torch.nn.functional.linear(g, weight) + bias)
+        return self.head(self.messages(out)) if self.message_index.shape[1] else out
+
+    @property
+    def message_passing(self) -> bool:
+        """Whether the site network reads the neighbours' embeddings (``message_r_cut > 0``)."""
+        return bool(self.message_index.shape[1])
+
+    def messages(self, z: torch.Tensor) -> torch.Tensor:
+        """Head input ``[z_i, z_{i + d_1}, ..., z_{i + d_K}]`` (..., N, (K + 1) m) from the
+        embeddings ``z`` (..., N, m); a displacement off an open strip reads zeros."""
+        pad = torch.cat([z, z.new_zeros(*z.shape[:-2], 1, z.shape[-1])], dim=-2)
+        nb = pad[..., self.message_index, :]  # (..., N, K, m)
+        return torch.cat([z, nb.flatten(-2)], dim=-1)
 
     def site_energies(self, spins: torch.Tensor) -> torch.Tensor:
         """Site outputs (F, N, n_out), units of t.

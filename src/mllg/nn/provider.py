@@ -21,8 +21,11 @@ layer). On top of that:
 * the vector model needs no derivative: its ``2 K`` site outputs (scaled and shifted)
   are the slot coefficients of ``h_i = sum_k [w_ik S_{i+d_k} + u_ik S_i x S_{i+d_k}]``
   (:func:`mllg.nn.model.vector_fields`), evaluated without autograd;
-* ``compile=True`` wraps the network step (and the vector model's site outputs) in
-  :func:`torch.compile`.
+* a message-passing model (``message_r_cut > 0``) couples the sites' embeddings, so its
+  network is no per-site map: its site outputs run under autograd, one reverse pass per
+  output with respect to the spins;
+* ``compile=True`` wraps the network step (and the site outputs of the vector and
+  message-passing models) in :func:`torch.compile`.
 
 Energies are summed in float64.
 """
@@ -226,8 +229,9 @@ class MLFieldProvider:
         self.descriptor = self.net.model.descriptor
         self.descriptor.kernels = bool(kernels) and self.device.type == "cpu"
         # CPU kernels, eager network: descriptor and network fused block by block
-        self._fused = self.descriptor.kernels and not compile and not self.vector
-        if self.vector:
+        self.message = base.message_passing
+        self._fused = self.descriptor.kernels and not (compile or self.vector or self.message)
+        if self.vector or self.message:
             self._step = torch.compile(self.net, dynamic=False) if compile else self.net
         else:
             block = _CPU_BLOCK if self.device.type == "cpu" else None
@@ -263,6 +267,8 @@ class MLFieldProvider:
             return self._evaluate_vector(spins)
         if self._fused:
             return self._evaluate_fused(spins, energy)
+        if self.message:
+            return self._evaluate_autograd(spins, energy)
         t0 = time.perf_counter()
         s = torch.as_tensor(spins, dtype=self.dtype, device=self.device)[None]
         s.requires_grad_(True)
@@ -336,6 +342,30 @@ class MLFieldProvider:
             h = h + np.cross(spins, -self.energy_scale * grads[1])
         t3 = time.perf_counter()
         return self._result([t0, t1, t2, t3], h, out if energy else None)
+
+    def _evaluate_autograd(self, spins: NDArray, energy: bool) -> MLResult:
+        """Message-passing models: site outputs under autograd, one reverse pass per output
+        with respect to the spins (the descriptor's kernels give its first derivatives)."""
+        t0 = time.perf_counter()
+        s = torch.as_tensor(spins, dtype=self.dtype, device=self.device)[None]
+        s.requires_grad_(True)
+        self._sync()
+        t1 = time.perf_counter()
+        with torch.enable_grad():
+            out = self._step(s)[0]  # (N, n_out)
+            self._sync()
+            t2 = time.perf_counter()
+            grads = [
+                torch.autograd.grad(out[:, k].sum(), s, retain_graph=k + 1 < self.n_out)[0][0]
+                for k in range(self.n_out)
+            ]
+        h = -self.energy_scale * grads[0]
+        if self.n_out == 2:
+            h = h + torch.linalg.cross(s[0].detach(), -self.energy_scale * grads[1], dim=-1)
+        self._sync()
+        t3 = time.perf_counter()
+        fields = h.detach().to("cpu", torch.float64).numpy()
+        return self._result([t0, t1, t2, t3], fields, out.detach() if energy else None)
 
     def _evaluate_vector(self, spins: NDArray) -> MLResult:
         """Vector model: slot coefficients from one forward pass, fields without autograd."""
