@@ -164,6 +164,11 @@ BAD = [
         [f"{TET}.train.descriptor.inner_r_cut = 3.0", "must not exceed"],
     ),
     (
+        "message-passing-below-one-bond",
+        tweak(f"{TET}.train.message_r_cut", 0.5),
+        [f"{TET}.train.message_r_cut = 0.5", "needs a value >= 1"],
+    ),
+    (
         "section-not-a-mapping",
         tweak(f"{TET}.train", [1, 2]),
         [f"{TET}.train", "a mapping"],

@@ -330,6 +330,13 @@ def _check_system(name: str, cfg: Mapping[str, Any]) -> Iterator[str]:
             f"{key}.train.descriptor.inner_r_cut = {inner} must not exceed "
             f"{key}.train.descriptor.r_cut = {desc.get('r_cut', 2.0)}."
         )
+    r_m = train.get("message_r_cut", 0.0)
+    if r_m and (r_m < 1 or train["potential"] == "vector" or len(train["hidden"]) < 2):
+        yield (
+            f"{key}.train.message_r_cut = {r_m} needs a value >= 1 (0: no message passing), "
+            f"potential 'conservative' or 'generalized' (got {train['potential']!r}) and at "
+            f"least two hidden widths (got {list(train['hidden'])})."
+        )
     if driven and train["potential"] == "conservative":
         yield (
             f"{key}.train.potential = {train['potential']!r}: a driven system needs "

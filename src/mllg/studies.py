@@ -403,6 +403,8 @@ def train_model(
         lead_columns=int(t["lead_columns"]),
         dtype=t["dtype"],
         vector_r_cut=float(t.get("vector_r_cut", 2.0)),
+        message_r_cut=float(t.get("message_r_cut", 0.0)),
+        message_width=int(t.get("message_width", 16)),
     )
     cfg = TrainConfig(
         model=mcfg.to_dict(),
