@@ -77,6 +77,7 @@ VARIANTS = {
     # embeddings of the sites within r_m; hidden[0] embeds, hidden[1:] is the head
     "plain_r4_mp2": (_PLAIN_R4, (64, 64), dict(message_r_cut=2.0)),
     "plain_r4_mp3": (_PLAIN_R4, (64, 64), dict(message_r_cut=3.0)),
+    "plain_r4_mp2_wide": (_PLAIN_R4, (128, 128), dict(message_r_cut=2.0, message_width=32)),
     "plain_r6_mp2": (_PLAIN_R6, (64, 64), dict(message_r_cut=2.0)),
     "plain_r3_mp3": (_PLAIN_R3, (64, 64), dict(message_r_cut=3.0)),
     "bisp_r4": (dict(kind="bispectrum", r_cut=4.0, inner_r_cut=2.0, triples=False), (64, 64)),
@@ -240,8 +241,9 @@ def by_origin(pred: np.ndarray, data: FieldData, origin: np.ndarray, test: np.nd
     return out
 
 
-def committee(args, data: FieldData, origin: np.ndarray, test: np.ndarray) -> None:
-    """Mean field of trained runs (one frame split, ``--seed``) scored on the test frames.
+def committee(args, data: FieldData, origin: np.ndarray, test: np.ndarray, info: dict) -> None:
+    """Mean field of trained runs (one frame split, ``--seed``) scored on the test frames
+    (with ``--score-on``: on those of that file, as :func:`score_on`).
 
     Writes ``committee<tag>.json`` under ``--out`` with each member's and the mean's
     relative RMSE and R^2 of the perpendicular field, all and per origin.
@@ -252,6 +254,9 @@ def committee(args, data: FieldData, origin: np.ndarray, test: np.ndarray) -> No
         frames = json.loads((r / "metrics.json").read_text()).get("test_frames")
         if frames is not None and frames != test.tolist():
             raise ValueError(f"run {r} was tested on other frames than --seed {args.seed} gives.")
+    if args.score_on:  # the test frames of another frame file, labelled at this data's mu
+        data, origin = _score_frames(args, info)
+        test = np.arange(data.n_frames)
     com = Committee(members)
     s, h = data.spins[test], data.fields[test]
     record = {"runs": args.committee, "frames": int(len(test)), "members": {}}
@@ -271,15 +276,9 @@ def committee(args, data: FieldData, origin: np.ndarray, test: np.ndarray) -> No
     )
 
 
-def score_on(args, info: dict) -> None:
-    """Score trained runs on the test frames of another cached frame set.
-
-    ``--score-on FILE``: a sampled frame file under ``--out`` (it stores ``origin``), e.g.
-    the ED-driven frames of an earlier round. Its test frames (``--seed`` split) are
-    labelled here by grand-canonical ED at this data's ``mu`` and ``kT_el``, so runs
-    trained on different frame sets are compared on the same configurations. Writes
-    ``score_on`` into each run's ``metrics.json``.
-    """
+def _score_frames(args, info: dict) -> tuple[FieldData, np.ndarray]:
+    """Test frames (``--seed`` split) of the frame file ``--score-on`` and their origins,
+    labelled by grand-canonical ED at this data's ``mu`` and ``kT_el``."""
     kind, L, J, _, _ = _system(args)
     z = np.load(args.out / args.score_on)
     spins, origin = z["spins"], z["origin"]
@@ -290,21 +289,34 @@ def score_on(args, info: dict) -> None:
     gc = ExactDiagonalization(
         SdHamiltonian(lat, J=J), Ensemble.grand_canonical(info["mu"], args.kT_el)
     )
-    data = FieldData(lat, spins[test], np.stack([gc.solve(s).fields for s in spins[test]]))
+    fields = np.stack([gc.solve(s).fields for s in spins[test]])
+    return FieldData(lat, spins[test], fields), origin[test]
+
+
+def score_on(args, info: dict) -> None:
+    """Score trained runs on the test frames of another cached frame set.
+
+    ``--score-on FILE``: a sampled frame file under ``--out`` (it stores ``origin``), e.g.
+    the ED-driven frames of an earlier round. Its test frames (``--seed`` split) are
+    labelled here by grand-canonical ED at this data's ``mu`` and ``kT_el``, so runs
+    trained on different frame sets are compared on the same configurations. Writes
+    ``score_on`` into each run's ``metrics.json``.
+    """
+    data, origin = _score_frames(args, info)
     for name in args.variants:
         run = args.out / f"{args.system}_{name}{args.tag}"
         pred = load_model(run / "model").predict(data.spins)["fields"]
         met = json.loads((run / "metrics.json").read_text())
         met["score_on"] = {
             "file": args.score_on,
-            "frames": int(len(test)),
+            "frames": int(data.n_frames),
             **field_metrics(data.spins, pred, data.fields),
-            "by_origin": by_origin(pred, data, origin[test], np.arange(len(test))),
+            "by_origin": by_origin(pred, data, origin, np.arange(data.n_frames)),
         }
         (run / "metrics.json").write_text(json.dumps(met, indent=2))
         bo = " / ".join(f"{v['perp_rel_rmse']:.1%}" for v in met["score_on"]["by_origin"].values())
         print(
-            f"| {args.system} | {name}{args.tag} on {args.score_on} | {len(test)} | "
+            f"| {args.system} | {name}{args.tag} on {args.score_on} | {data.n_frames} | "
             f"{met['score_on']['perp_rel_rmse']:.2%} | {met['score_on']['perp_r2']:.4f} | {bo} |",
             flush=True,
         )
@@ -395,7 +407,7 @@ def main() -> None:
         origin = origin[keep]
     _, _, test = split_frames(data.n_frames, 0.1, 0.1, args.seed)
     if args.committee:
-        committee(args, data, origin, test)
+        committee(args, data, origin, test, info)
         return
     if args.score_on:
         score_on(args, info)
