@@ -780,6 +780,8 @@ def recommended_config(system: str = "tetrahedral") -> dict:
         hidden=(64, 64),
         potential="conservative" if equilibrium else "vector",
         lead_columns=0 if equilibrium else 5,
+        # tetrahedral: one message-passing step (round 6: 6.5 -> 4.6 % on the same frames)
+        message_r_cut=2.0 if system == "tetrahedral" else 0.0,
     )
     train_cfg = TrainConfig(
         model=model.to_dict(),
