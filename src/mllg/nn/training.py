@@ -712,7 +712,7 @@ def sample_training_frames(
 
 
 def recommended_config(system: str = "tetrahedral") -> dict:
-    """Measured recipe (``benchmarks/RESULTS.md``, rounds 2-4) for a system.
+    """Measured recipe (``benchmarks/RESULTS.md``, rounds 2-6) for a system.
 
     Parameters
     ----------
@@ -743,9 +743,13 @@ def recommended_config(system: str = "tetrahedral") -> dict:
       gave 5.0 %, canonical kT = 0 labels 34 % (their chemical potential depends on the
       whole 10x10 configuration);
     * 120 deg 1.1 % (R^2 0.9999), canonical kT = 0 labels, augmented, 60 epochs;
-    * tetrahedral 9.3 % at kT = 0.2 and 6.4-6.6 % at kT = 0.3 (R^2 0.996), grand
-      canonical, no augmentation, 200-300 epochs: neither r_c = 6 on 18x18 lattices,
-      bonds and triangles over the whole cutoff, nor a (128, 128) network moved it.
+    * tetrahedral, single-site network: 9.3 % at kT = 0.2 and 6.4-6.6 % at kT = 0.3
+      (R^2 0.996), grand canonical, no augmentation, 200-300 epochs: neither r_c = 6 on
+      18x18 lattices, bonds and triangles over the whole cutoff, nor a (128, 128) network
+      moved it. One message-passing step (``message_r_cut = 2``, the recipe's model):
+      7.1 % at kT = 0.2 and 4.6 % at kT = 0.3 on the same frames; 3.4 % at kT = 0.3 with
+      a (128, 128), ``message_width = 32`` model trained on 10x the frames (model-driven,
+      round 6), at 3x (8.5x for the wide model) the evaluation cost of the plain model.
       kT = 0.2 keeps the tetrahedral ground state (margin 0.050 t per site instead of
       0.063).
 
