@@ -270,9 +270,7 @@ class MLFieldProvider:
         if self.message:
             return self._evaluate_autograd(spins, energy)
         t0 = time.perf_counter()
-        s = torch.as_tensor(spins, dtype=self.dtype, device=self.device)[None]
-        s.requires_grad_(True)
-        self._sync()
+        s = self._leaf(spins)
         t1 = time.perf_counter()
         with torch.enable_grad():
             g = self.descriptor(s)  # (1, N, n_features), a view of channel-major storage
@@ -284,13 +282,8 @@ class MLFieldProvider:
             torch.autograd.grad(g, s, d.T[None], retain_graph=k + 1 < self.n_out)[0][0]
             for k, d in enumerate(dg)
         ]
-        h = -self.energy_scale * grads[0]
-        if self.n_out == 2:
-            h = h + torch.linalg.cross(s[0].detach(), -self.energy_scale * grads[1], dim=-1)
-        self._sync()
-        t3 = time.perf_counter()
-        fields = h.detach().to("cpu", torch.float64).numpy()
-        return self._result([t0, t1, t2, t3], fields, out if energy else None)
+        fields = self._fields(s, grads)
+        return self._result([t0, t1, t2, *fields[1:]], fields[0], out if energy else None)
 
     def _evaluate_fused(self, spins: NDArray, energy: bool) -> MLResult:
         """CPU kernels: object values, network and adjoint per block of lattice rows.
@@ -347,9 +340,7 @@ class MLFieldProvider:
         """Message-passing models: site outputs under autograd, one reverse pass per output
         with respect to the spins (the descriptor's kernels give its first derivatives)."""
         t0 = time.perf_counter()
-        s = torch.as_tensor(spins, dtype=self.dtype, device=self.device)[None]
-        s.requires_grad_(True)
-        self._sync()
+        s = self._leaf(spins)
         t1 = time.perf_counter()
         with torch.enable_grad():
             out = self._step(s)[0]  # (N, n_out)
@@ -359,13 +350,27 @@ class MLFieldProvider:
                 torch.autograd.grad(out[:, k].sum(), s, retain_graph=k + 1 < self.n_out)[0][0]
                 for k in range(self.n_out)
             ]
+        fields = self._fields(s, grads)
+        out = out.detach() if energy else None
+        return self._result([t0, t1, t2, *fields[1:]], fields[0], out)
+
+    def _leaf(self, spins: NDArray) -> torch.Tensor:
+        """Spins (1, N, 3) on the device, in the provider dtype, requiring gradients."""
+        s = torch.as_tensor(spins, dtype=self.dtype, device=self.device)[None]
+        s.requires_grad_(True)
+        self._sync()
+        return s
+
+    def _fields(self, s: torch.Tensor, grads: list[torch.Tensor]) -> tuple:
+        """Fields (N, 3) in float64 on the host from ``dy_k/dS`` (``h = -scale dE/dS``, plus
+        ``S x (-scale dE_B/dS)`` for the generalized potential), and the time when the
+        device finished them (before the copy)."""
         h = -self.energy_scale * grads[0]
         if self.n_out == 2:
             h = h + torch.linalg.cross(s[0].detach(), -self.energy_scale * grads[1], dim=-1)
         self._sync()
         t3 = time.perf_counter()
-        fields = h.detach().to("cpu", torch.float64).numpy()
-        return self._result([t0, t1, t2, t3], fields, out.detach() if energy else None)
+        return h.detach().to("cpu", torch.float64).numpy(), t3
 
     def _evaluate_vector(self, spins: NDArray) -> MLResult:
         """Vector model: slot coefficients from one forward pass, fields without autograd."""
