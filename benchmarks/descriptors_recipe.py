@@ -343,6 +343,7 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--energy-weight", type=float, default=0.1, help="loss weight of the energy")
     p.add_argument("--schedule", default="cosine")
+    p.add_argument("--grad-clip", type=float, default=0.0, help="gradient-norm clip (0: off)")
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--dtype", default="float64")
     p.add_argument("--max-train", type=int, default=0, help="use at most this many train frames")
@@ -430,6 +431,7 @@ def main() -> None:
             augment_point_group=augment,
             augment_time_reversal=augment,
             lr_schedule=args.schedule,
+            grad_clip=args.grad_clip,
         )
         run = args.out / f"{args.system}_{name}{args.tag}"
         model, met = train(data, cfg, run)

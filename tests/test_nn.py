@@ -393,6 +393,27 @@ def test_training_pipeline_writes_outputs(tmp_path):
     assert not all(torch.equal(a, b) for a, b in zip(model.parameters(), member.parameters()))
 
 
+def test_gradient_clip_bounds_the_updates(tmp_path):
+    """``grad_clip`` reaches the optimizer: clipped to 1e-12, Adam's steps fall below its
+    eps and the weights stay where they started (epoch 1 = epoch 2), while the same
+    seeded run without clipping moves them; a negative value stops before any output."""
+    lat = make_lattice("triangular", 4, 4)
+    data = _ed_data(lat, 12, seed=1)
+    model = ModelConfig(descriptor=SMALL, hidden=(8,)).to_dict()
+
+    def weights(epochs, clip):
+        cfg = TrainConfig(model=model, max_epochs=epochs, batch_size=4, lr=1e-2, grad_clip=clip)
+        m, _ = train(data, cfg, tmp_path / f"e{epochs}_c{clip}")
+        return torch.cat([p.detach().flatten() for p in m.parameters()])
+
+    clipped1, clipped2, free2 = weights(1, 1e-12), weights(2, 1e-12), weights(2, 0.0)
+    assert (clipped2 - clipped1).abs().max() < 1e-6
+    assert (free2 - clipped2).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="grad_clip=-1.0 is not allowed"):
+        train(data, TrainConfig(model=model, grad_clip=-1.0), tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+
+
 @pytest.mark.slow
 def test_training_learns_ed_fields_and_committee_flags_unfamiliar_states(tmp_path):
     """Seeded training reduces the error well below the trivial predictor; a committee is

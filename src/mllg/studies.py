@@ -413,6 +413,7 @@ def train_model(
         batch_size=int(t["batch_size"]),
         max_epochs=int(t["max_epochs"]),
         patience=int(t["patience"]),
+        grad_clip=float(t.get("grad_clip", 0.0)),
         val_fraction=t["val_fraction"],
         test_fraction=t["test_fraction"],
         seed=int(seed),
