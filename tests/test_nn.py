@@ -20,6 +20,7 @@ from mllg.nn import (
     ModelConfig,
     TrainConfig,
     field_metrics,
+    fit_normalization,
     lead_encoding,
     load_field_data,
     load_model,
@@ -198,6 +199,92 @@ def test_message_passing_bad_settings_are_named():
         ModelConfig(message_r_cut=2.0, potential="vector")
     with pytest.raises(ValueError, match="at least two hidden widths"):
         ModelConfig(message_r_cut=2.0, hidden=(16,))
+
+
+def _heisenberg(lat, couplings, s, r_cut):
+    """``h_i = - sum_shell J_shell sum_{j in shell} S_j`` and ``E = 1/2 sum_i S_i . (-h_i)``
+    for the shells within ``r_cut`` from :meth:`Lattice.shells` (an independent route to
+    the pair term)."""
+    h = np.zeros_like(s)
+    for shell, j in zip(lat.shells(r_cut), couplings, strict=True):
+        h -= j * s[shell.neighbours].sum(axis=1)
+    return h, -0.5 * float((s * h).sum())
+
+
+@pytest.mark.parametrize("message", [False, True])
+def test_pair_term_is_the_shell_heisenberg_exchange(message, tmp_path, rng):
+    """``pair_r_cut``: with the network switched off the model is the shell-resolved
+    Heisenberg exchange (fields and energy against :meth:`Lattice.shells`); with it on,
+    h = -dE/dS by finite differences, E invariant under SO(3), translations and a 60 deg
+    lattice rotation, and the provider (fused CPU path or message-passing autograd path)
+    and an export to a larger lattice agree."""
+    from mllg.nn.training import symmetry_permutations
+
+    lat = make_lattice("triangular", 8, 8)
+    kw = MESSAGE | {"message_width": 3} if message else {}
+    model = _model(lat, pair_r_cut=2.0, **kw)
+    assert list(np.round(model.pair_radii, 6)) == [1.0, 1.732051, 2.0]
+    couplings = np.array([0.7, -0.3, 0.2])
+    with torch.no_grad():
+        model.pair_coupling.copy_(torch.as_tensor(couplings))
+    s = random_spins(lat.N, rng)
+    scale = model.energy_scale.item()
+    with torch.no_grad():
+        model.energy_scale.fill_(0.0)
+        model.energy_shift.zero_()
+    h_ref, e_ref = _heisenberg(lat, couplings, s, 2.0)
+    out = model.predict(s)
+    assert np.allclose(out["fields"], h_ref, atol=1e-12) and np.isclose(out["energy"][0], e_ref)
+    with torch.no_grad():
+        model.energy_scale.fill_(scale)
+    out = model.predict(s)
+    assert np.abs(out["fields"] - h_ref).max() > 1e-3  # the network is on again
+    assert np.allclose(out["fields"], -_fd_grad(lambda x: _energies(model, x)[0], s), atol=1e-8)
+    rot = Rotation.random(random_state=3).as_matrix()
+    out_r = model.predict(s @ rot.T)
+    assert np.allclose(out_r["energy"], out["energy"], atol=1e-10)
+    assert np.allclose(out_r["fields"], out["fields"] @ rot.T, atol=1e-10)
+    with torch.no_grad():  # the network is not point-group symmetric: check the pair alone
+        model.energy_scale.fill_(0.0)
+    for perm in symmetry_permutations(lat)[1:3]:
+        s2 = np.empty_like(s)
+        s2[perm] = s
+        assert np.allclose(model.predict(s2)["fields"][perm], h_ref, atol=1e-12)
+    with torch.no_grad():
+        model.energy_scale.fill_(scale)
+    res = MLFieldProvider(model, dtype="float64").evaluate(s)
+    assert np.allclose(res.fields, out["fields"], atol=1e-12, rtol=0)
+    assert np.allclose(res.energies, out["energy"], atol=1e-10)
+    save_model(model, tmp_path / "m")
+    big = make_lattice("triangular", 12, 12)
+    on_big = load_model(tmp_path / "m", big)
+    assert np.array_equal(on_big.pair_coupling.detach().numpy(), couplings)
+    e_small = model.predict(tetrahedral(lat))["energy"][0] / lat.N
+    assert np.isclose(on_big.predict(tetrahedral(big))["energy"][0] / big.N, e_small)
+
+
+def test_pair_couplings_are_fitted_to_the_perpendicular_field(rng):
+    """``fit_normalization`` starts the pair couplings from the least-squares fit of the
+    perpendicular field: exact for Heisenberg data (the longitudinal part, which the fit
+    must ignore, is scrambled); the energy shift is taken net of the pair energy."""
+    lat = make_lattice("triangular", 8, 8)
+    couplings = np.array([1.1, -0.4, 0.25, 0.05])
+    spins = np.stack([random_spins(lat.N, rng) for _ in range(6)])
+    fields, energy = zip(*(_heisenberg(lat, couplings, s, 2.65) for s in spins), strict=True)
+    fields = np.array(fields) + rng.normal(size=(6, lat.N, 1)) * spins  # along S_i: ignored
+    data = FieldData(lat, spins, fields, np.array(energy) + 0.5 * lat.N)
+    model = BPModel(lat, ModelConfig(descriptor=SMALL, hidden=(8,), pair_r_cut=2.65))
+    assert len(model.pair_radii) == 4
+    fit_normalization(model, data, np.arange(6))
+    assert np.allclose(model.pair_coupling.detach().numpy(), couplings, atol=1e-10)
+    assert np.isclose(model.energy_shift.item(), 0.5, atol=1e-10)
+
+
+def test_pair_term_bad_settings_are_named():
+    with pytest.raises(ValueError, match="pair_r_cut=0.5 must be 0"):
+        ModelConfig(pair_r_cut=0.5)
+    with pytest.raises(ValueError, match="with potential 'conservative' or 'generalized'"):
+        ModelConfig(pair_r_cut=2.0, potential="vector")
 
 
 def test_float32_model_runs(rng):

@@ -57,6 +57,19 @@ function of ``G_i`` alone can represent beyond the descriptor's inner radius; th
 is still ``-dE/dS`` (conservative). The displacements enter per slot, like the plain
 descriptor's objects: lattice symmetry comes from augmentation.
 
+Pair exchange (``ModelConfig.pair_r_cut > 0``, conservative or generalized): a learned
+bilinear exchange with one coupling per neighbour shell is added to ``E`` (``E_A``),
+
+    E_pair = 1/2 sum_i sum_{0 < |d| <= r_p} J(|d|) S_i . S_{i + d},
+    h_i^pair = - sum_{0 < |d| <= r_p} J(|d|) S_{i + d}
+
+(couplings in units of t, exactly invariant under spin rotations, time reversal and the
+lattice point group). It carries the RKKY-like pair part of the field to ``r_p``, beyond
+the network's range: the plain descriptor holds bonds longer than its inner radius only
+through the centre site, so no site energy reads ``S_i . S_k`` for ``|r_ik| > r_c``.
+Training starts the couplings from a least-squares fit of the perpendicular field
+(:func:`mllg.nn.training.fit_pair_couplings`); the network then learns the rest.
+
 Export (:func:`save_model`) writes ``config.json`` and ``weights.pt`` (a plain state dict);
 :func:`load_model` reads them with ``torch.load(weights_only=True)`` so no pickled code
 runs, and rebuilds the descriptor for any lattice of the same kind (locality: a model
@@ -114,6 +127,10 @@ class ModelConfig:
         displacement, like the plain descriptor; lattice symmetry by augmentation).
     message_width : int
         Width of the site embedding ``z_i`` of a message-passing model.
+    pair_r_cut : float
+        ``0`` (default): no pair term. ``> 0``: add the learned shell-resolved bilinear
+        exchange ``E_pair`` (module notes) over displacements ``0 < |d| <= pair_r_cut``
+        (nearest-neighbour distances) to the energy; conservative or generalized only.
     """
 
     descriptor: dict = field(default_factory=lambda: DescriptorConfig().to_dict())
@@ -125,6 +142,7 @@ class ModelConfig:
     vector_r_cut: float = 2.0
     message_r_cut: float = 0.0
     message_width: int = 16
+    pair_r_cut: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
@@ -160,6 +178,14 @@ class ModelConfig:
                     f"'generalized' (got {self.potential!r}), at least two hidden widths (got "
                     f"{list(self.hidden)}) and message_width >= 1 (got {self.message_width})."
                 )
+
+        object.__setattr__(self, "pair_r_cut", float(self.pair_r_cut))
+        if self.pair_r_cut and not (self.pair_r_cut >= 1.0 and self.potential != "vector"):
+            raise ValueError(
+                f"pair_r_cut={self.pair_r_cut!r} must be 0 (no pair term) or >= 1 (the "
+                f"nearest-neighbour distance) with potential 'conservative' or 'generalized' "
+                f"(got {self.potential!r})."
+            )
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -218,6 +244,38 @@ def vector_slots(lattice: Lattice, r_cut: float) -> tuple[NDArray[np.int64], NDA
         lattice.x[:, None] + offsets[None, :, 0], lattice.y[:, None] + offsets[None, :, 1]
     )
     return offsets.astype(np.int64), np.where(nb < 0, lattice.N, nb).astype(np.int64)
+
+
+def pair_slots(
+    lattice: Lattice, r_cut: float
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """Displacements of the pair term grouped into shells.
+
+    Returns
+    -------
+    index : ndarray of int, shape (N, K)
+        Site ``i + d_k`` for the ``K`` displacements ``0 < |d_k| <= r_cut`` of
+        :func:`vector_slots` (``N``: outside an open strip).
+    shell : ndarray of int, shape (K,)
+        Shell of each displacement (0 = nearest neighbours).
+    radii : ndarray of float, shape (n_shells,)
+        Shell radii (nearest-neighbour distances); independent of the lattice size, so
+        the couplings of a model trained on one size apply to any other.
+    """
+    offsets, index = vector_slots(lattice, r_cut)
+    cart = offsets @ lattice.primitive
+    radii, shell = np.unique(np.round(np.hypot(cart[:, 0], cart[:, 1]), 6), return_inverse=True)
+    return index, shell.astype(np.int64), radii
+
+
+def pair_fields(spins: torch.Tensor, coupling: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Pair-exchange field ``h_i = - sum_k J_k S_{i + d_k}`` (F, N, 3), units of t.
+
+    ``coupling`` (K,) holds ``J(|d_k|)`` per displacement; ``index`` is the (N, K) table of
+    :func:`pair_slots` (``N`` = zero padding spin).
+    """
+    pad = torch.cat([spins, spins.new_zeros(spins.shape[0], 1, 3)], dim=1)
+    return -torch.einsum("k,fnka->fna", coupling, pad[:, index, :])
 
 
 def vector_fields(spins: torch.Tensor, coeffs: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -294,6 +352,18 @@ class BPModel(torch.nn.Module):
             index = np.zeros((lattice.N, 0), dtype=np.int64)
             width, hidden = n_in, config.hidden
         self.register_buffer("message_index", torch.as_tensor(index), persistent=False)
+        index, shell, radii = (
+            pair_slots(lattice, config.pair_r_cut)
+            if config.pair_r_cut
+            else (np.zeros((lattice.N, 0), np.int64), np.zeros(0, np.int64), np.zeros(0))
+        )
+        self.pair_radii = radii
+        self.register_buffer("pair_index", torch.as_tensor(index), persistent=False)
+        self.register_buffer("pair_shell", torch.as_tensor(shell), persistent=False)
+        # J per shell, units of t (set by training.fit_pair_couplings before training);
+        # no parameter without a pair term, so such models keep their state-dict keys
+        coupling = torch.nn.Parameter(torch.zeros(len(radii))) if len(radii) else None
+        self.register_parameter("pair_coupling", coupling)
         layers: list[torch.nn.Module] = []
         for h in hidden:
             layers += [torch.nn.Linear(width, h), act()]
@@ -372,13 +442,25 @@ class BPModel(torch.nn.Module):
         nb = pad[..., self.message_index, :]  # (..., N, K, m)
         return torch.cat([z, nb.flatten(-2)], dim=-1)
 
+    def pair_fields(self, spins: torch.Tensor) -> torch.Tensor:
+        """Field of the pair term, ``- sum_k J(|d_k|) S_{i + d_k}`` (F, N, 3), units of t
+        (zeros without a pair term)."""
+        if self.pair_coupling is None:
+            return torch.zeros_like(spins)
+        return pair_fields(spins, self.pair_coupling[self.pair_shell], self.pair_index)
+
     def site_energies(self, spins: torch.Tensor) -> torch.Tensor:
         """Site outputs (F, N, n_out), units of t.
 
         Site energies ``eps_i``, ``(a_i, b_i)`` (generalized) or the slot coefficients
-        ``(w_i1..w_iK, u_i1..u_iK)`` (vector model).
+        ``(w_i1..w_iK, u_i1..u_iK)`` (vector model). With a pair term, ``eps_i`` (``a_i``)
+        includes ``1/2 sum_k J_k S_i . S_{i + d_k} = - S_i . h_i^pair / 2``.
         """
-        return self.network_outputs(spins) * self.energy_scale + self.energy_shift
+        out = self.network_outputs(spins) * self.energy_scale + self.energy_shift
+        if self.pair_coupling is None:
+            return out
+        e_pair = -0.5 * (spins * self.pair_fields(spins)).sum(-1, keepdim=True)
+        return torch.cat([out[..., :1] + e_pair, out[..., 1:]], dim=-1)
 
     def forward(self, spins: torch.Tensor, create_graph: bool = False) -> dict[str, torch.Tensor]:
         """Energies and fields; ``create_graph=True`` keeps the graph for training."""

@@ -230,6 +230,7 @@ class MLFieldProvider:
         self.descriptor.kernels = bool(kernels) and self.device.type == "cpu"
         # CPU kernels, eager network: descriptor and network fused block by block
         self.message = base.message_passing
+        self.pair = base.pair_coupling is not None
         self._fused = self.descriptor.kernels and not (compile or self.vector or self.message)
         if self.vector or self.message:
             self._step = torch.compile(self.net, dynamic=False) if compile else self.net
@@ -266,9 +267,30 @@ class MLFieldProvider:
         if self.vector:
             return self._evaluate_vector(spins)
         if self._fused:
-            return self._evaluate_fused(spins, energy)
-        if self.message:
-            return self._evaluate_autograd(spins, energy)
+            result = self._evaluate_fused(spins, energy)
+        elif self.message:
+            result = self._evaluate_autograd(spins, energy)
+        else:
+            result = self._evaluate_network(spins, energy)
+        return self._add_pair(spins, result) if self.pair else result
+
+    def _add_pair(self, spins: NDArray, result: MLResult) -> MLResult:
+        """Add the pair term (:meth:`mllg.nn.model.BPModel.pair_fields`): ``h^pair`` to the
+        fields and ``E_pair = - sum_i S_i . h_i^pair / 2`` to ``E`` (``E_A``); one gather
+        of ``K`` neighbour spins per site, no autograd. Its time counts as ``backward``."""
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            s = torch.as_tensor(spins, dtype=self.dtype, device=self.device)[None]
+            h = self.net.model.pair_fields(s)[0].to("cpu", torch.float64).numpy()
+        result.fields += h
+        result.energies[:1] += -0.5 * float((spins * h).sum())
+        result.energy[:] = result.energies[:1]
+        self.timings["backward"] += time.perf_counter() - t0
+        return result
+
+    def _evaluate_network(self, spins: NDArray, energy: bool) -> MLResult:
+        """Descriptor under autograd, network and its input gradient by
+        :class:`_NetworkGradient`, one reverse pass through the descriptor per output."""
         t0 = time.perf_counter()
         s = self._leaf(spins)
         t1 = time.perf_counter()

@@ -226,9 +226,49 @@ def fit_normalization(model: BPModel, data: FieldData, frames: NDArray, chunk: i
     scale = float(np.sqrt((hp**2).sum(-1).mean()))
     model.energy_scale.fill_(scale if scale > 0 else 1.0)
     shift = torch.zeros_like(model.energy_shift)
+    e_pair = 0.0
+    if model.pair_coupling is not None:
+        model.pair_coupling.copy_(torch.as_tensor(fit_pair_couplings(model, data, frames)))
+        for start in range(0, len(frames), chunk):
+            s = torch.as_tensor(data.spins[frames[start : start + chunk]], dtype=model.dtype)
+            e_pair += float(-0.5 * (s * model.pair_fields(s)).sum())
     if data.energy is not None and model.potential == "conservative":
-        shift[0] = float(data.energy[frames].mean() / data.lattice.N)
+        shift[0] = float((data.energy[frames].sum() - e_pair) / (len(frames) * data.lattice.N))
     model.energy_shift.copy_(shift)
+
+
+@torch.no_grad()
+def fit_pair_couplings(
+    model: BPModel, data: FieldData, frames: NDArray, chunk: int = 64
+) -> NDArray[np.float64]:
+    """Least-squares shell couplings of the model's pair term from training frames.
+
+    Minimizes ``sum_{frames, i} |P_i (h_i - h_i^pair[J])|^2`` over ``J`` (one per shell,
+    units of t), where ``h_i^pair = - sum_s J_s A_is``, ``A_is = sum_{d in shell s}
+    S_{i + d}`` and ``P_i`` projects out ``S_i`` (the loss's perpendicular components):
+    the normal equations ``M J = -b`` with ``M_st = sum P A_s . P A_t`` and ``b_s = sum
+    P A_s . h`` are accumulated in float64 over chunks of frames and solved by
+    pseudo-inverse (shells that coincide on a small torus share their weight).
+
+    Returns
+    -------
+    ndarray, shape (n_shells,)
+    """
+    n_shell = len(model.pair_radii)
+    index = model.pair_index.cpu()
+    shell = model.pair_shell.cpu()
+    m = torch.zeros(n_shell, n_shell, dtype=torch.float64)
+    b = torch.zeros(n_shell, dtype=torch.float64)
+    for start in range(0, len(frames), chunk):
+        rows = frames[start : start + chunk]
+        s = torch.as_tensor(data.spins[rows], dtype=torch.float64)
+        h = perpendicular(torch.as_tensor(data.fields[rows], dtype=torch.float64), s)
+        pad = torch.cat([s, s.new_zeros(s.shape[0], 1, 3)], dim=1)
+        a = s.new_zeros(*s.shape[:2], n_shell, 3).index_add_(2, shell, pad[:, index, :])
+        a = perpendicular(a, s[:, :, None, :]).reshape(-1, n_shell, 3)
+        m += torch.einsum("psa,pta->st", a, a)
+        b += torch.einsum("psa,pa->s", a, h.reshape(-1, 3))
+    return -(torch.linalg.pinv(m, rtol=1e-10) @ b).numpy()
 
 
 def symmetry_permutations(lattice: Lattice) -> NDArray[np.int64]:
