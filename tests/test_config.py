@@ -169,6 +169,11 @@ BAD = [
         [f"{TET}.train.message_r_cut = 0.5", "needs a value >= 1"],
     ),
     (
+        "pair-term-below-one-bond",
+        tweak(f"{TET}.train.pair_r_cut", 0.5),
+        [f"{TET}.train.pair_r_cut = 0.5", "needs a value >= 1"],
+    ),
+    (
         "section-not-a-mapping",
         tweak(f"{TET}.train", [1, 2]),
         [f"{TET}.train", "a mapping"],

@@ -337,6 +337,12 @@ def _check_system(name: str, cfg: Mapping[str, Any]) -> Iterator[str]:
             f"potential 'conservative' or 'generalized' (got {train['potential']!r}) and at "
             f"least two hidden widths (got {list(train['hidden'])})."
         )
+    r_p = train.get("pair_r_cut", 0.0)
+    if r_p and (r_p < 1 or train["potential"] == "vector"):
+        yield (
+            f"{key}.train.pair_r_cut = {r_p} needs a value >= 1 (0: no pair term) and "
+            f"potential 'conservative' or 'generalized' (got {train['potential']!r})."
+        )
     if driven and train["potential"] == "conservative":
         yield (
             f"{key}.train.potential = {train['potential']!r}: a driven system needs "

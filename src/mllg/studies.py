@@ -405,6 +405,7 @@ def train_model(
         vector_r_cut=float(t.get("vector_r_cut", 2.0)),
         message_r_cut=float(t.get("message_r_cut", 0.0)),
         message_width=int(t.get("message_width", 16)),
+        pair_r_cut=float(t.get("pair_r_cut", 0.0)),
     )
     cfg = TrainConfig(
         model=mcfg.to_dict(),
