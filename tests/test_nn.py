@@ -264,7 +264,7 @@ def test_pair_term_is_the_shell_heisenberg_exchange(message, tmp_path, rng):
 
 
 def test_pair_couplings_are_fitted_to_the_perpendicular_field(rng):
-    """``fit_normalization`` starts the pair couplings from the least-squares fit of the
+    """``fit_normalization`` sets the pair couplings to the least-squares fit of the
     perpendicular field: exact for Heisenberg data (the longitudinal part, which the fit
     must ignore, is scrambled); the energy shift is taken net of the pair energy."""
     lat = make_lattice("triangular", 8, 8)
@@ -478,6 +478,26 @@ def test_training_pipeline_writes_outputs(tmp_path):
     member, member_metrics = train(data, cfg, tmp_path / "member")
     assert member_metrics["test_frames"] == metrics["test_frames"]
     assert not all(torch.equal(a, b) for a, b in zip(model.parameters(), member.parameters()))
+
+
+def test_pair_model_trains_with_its_fitted_couplings(tmp_path):
+    """A pair model trains through Lightning on ED fields: its couplings stay at the
+    least-squares fit on the training frames (a buffer, not a trained parameter; the
+    nearest-neighbour one dominates) and the export and checkpoint carry them."""
+    from mllg.nn.training import fit_pair_couplings, split_frames
+
+    lat = make_lattice("triangular", 4, 4)
+    data = _ed_data(lat, 12, seed=1)
+    mcfg = ModelConfig(descriptor=SMALL, hidden=(8,), pair_r_cut=1.8)
+    model, _ = train(data, TrainConfig(model=mcfg.to_dict(), max_epochs=2), tmp_path)
+    train_idx = split_frames(12, 0.1, 0.1, 0)[0]
+    fitted = fit_pair_couplings(BPModel(lat, mcfg), data, train_idx)
+    assert fitted.shape == (2,) and abs(fitted[0]) > abs(fitted[1]) > 0
+    assert "pair_coupling" not in dict(model.named_parameters())
+    assert np.allclose(model.pair_coupling.numpy(), fitted, rtol=1e-12, atol=0)
+    ck = model_from_checkpoint(tmp_path / "checkpoints" / "best.ckpt")
+    assert np.array_equal(ck.pair_coupling.numpy(), model.pair_coupling.numpy())
+    assert np.array_equal(load_model(tmp_path / "model").pair_coupling.numpy(), fitted)
 
 
 def test_gradient_clip_bounds_the_updates(tmp_path):
