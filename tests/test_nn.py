@@ -204,26 +204,34 @@ def test_message_passing_bad_settings_are_named():
 def _heisenberg(lat, couplings, s, r_cut):
     """``h_i = - sum_shell J_shell sum_{j in shell} S_j`` and ``E = 1/2 sum_i S_i . (-h_i)``
     for the shells within ``r_cut`` from :meth:`Lattice.shells` (an independent route to
-    the pair term)."""
+    the pair term; a neighbour off an open strip, index -1, reads the zero row)."""
+    pad = np.vstack([s, np.zeros((1, 3))])
     h = np.zeros_like(s)
     for shell, j in zip(lat.shells(r_cut), couplings, strict=True):
-        h -= j * s[shell.neighbours].sum(axis=1)
+        h -= j * pad[shell.neighbours].sum(axis=1)
     return h, -0.5 * float((s * h).sum())
 
 
-@pytest.mark.parametrize("message", [False, True])
-def test_pair_term_is_the_shell_heisenberg_exchange(message, tmp_path, rng):
+@pytest.mark.parametrize(
+    "kind,L,W,kw",
+    [
+        ("triangular", 4, 4, {}),  # 4x4 torus: (2, 0) and (-2, 0) are one site
+        ("triangular", 6, 6, MESSAGE | {"message_width": 3}),
+        ("strip", 6, 3, {"potential": "generalized"}),
+    ],
+)
+def test_pair_term_is_the_shell_heisenberg_exchange(kind, L, W, kw, tmp_path, rng):
     """``pair_r_cut``: with the network switched off the model is the shell-resolved
-    Heisenberg exchange (fields and energy against :meth:`Lattice.shells`); with it on,
-    h = -dE/dS by finite differences, E invariant under SO(3), translations and a 60 deg
-    lattice rotation, and the provider (fused CPU path or message-passing autograd path)
-    and an export to a larger lattice agree."""
+    Heisenberg exchange (fields and energy against :meth:`Lattice.shells`, invariant under
+    the lattice point group); with it on, h = -dE/dS by finite differences, E invariant
+    under SO(3) and translations, and the provider (FFT convolution on a torus, gather on
+    a strip; fused, autograd and generalized paths) and an export agree."""
     from mllg.nn.training import symmetry_permutations
 
-    lat = make_lattice("triangular", 8, 8)
-    kw = MESSAGE | {"message_width": 3} if message else {}
+    lat = make_lattice(kind, L, W, periodic_y=kind != "strip")
     model = _model(lat, pair_r_cut=2.0, **kw)
-    assert list(np.round(model.pair_radii, 6)) == [1.0, 1.732051, 2.0]
+    assert np.allclose(model.pair_radii, [sh.distance for sh in lat.shells(2.0)])
+    assert len(model.pair_radii) == 3
     couplings = np.array([0.7, -0.3, 0.2])
     with torch.no_grad():
         model.pair_coupling.copy_(torch.as_tensor(couplings))
@@ -235,32 +243,53 @@ def test_pair_term_is_the_shell_heisenberg_exchange(message, tmp_path, rng):
     h_ref, e_ref = _heisenberg(lat, couplings, s, 2.0)
     out = model.predict(s)
     assert np.allclose(out["fields"], h_ref, atol=1e-12) and np.isclose(out["energy"][0], e_ref)
-    with torch.no_grad():
-        model.energy_scale.fill_(scale)
-    out = model.predict(s)
-    assert np.abs(out["fields"] - h_ref).max() > 1e-3  # the network is on again
-    assert np.allclose(out["fields"], -_fd_grad(lambda x: _energies(model, x)[0], s), atol=1e-8)
-    rot = Rotation.random(random_state=3).as_matrix()
-    out_r = model.predict(s @ rot.T)
-    assert np.allclose(out_r["energy"], out["energy"], atol=1e-10)
-    assert np.allclose(out_r["fields"], out["fields"] @ rot.T, atol=1e-10)
-    with torch.no_grad():  # the network is not point-group symmetric: check the pair alone
-        model.energy_scale.fill_(0.0)
-    for perm in symmetry_permutations(lat)[1:3]:
+    for perm in symmetry_permutations(lat)[1:]:
         s2 = np.empty_like(s)
         s2[perm] = s
         assert np.allclose(model.predict(s2)["fields"][perm], h_ref, atol=1e-12)
     with torch.no_grad():
         model.energy_scale.fill_(scale)
+    out = model.predict(s)
+    assert np.abs(out["fields"] - h_ref).max() > 1e-3  # the network is on again
+    expected = -_fd_grad(lambda x: _energies(model, x)[0], s)
+    if model.n_out == 2:
+        expected = expected + np.cross(s, -_fd_grad(lambda x: _energies(model, x)[1], s))
+    assert np.allclose(out["fields"], expected, atol=1e-8)
+    rot = Rotation.random(random_state=3).as_matrix()
+    out_r = model.predict(s @ rot.T)
+    assert np.allclose(out_r["energy"], out["energy"], atol=1e-10)
+    assert np.allclose(out_r["fields"], out["fields"] @ rot.T, atol=1e-10)
+    if kind == "triangular":  # translation by (1, 2): site i moves to t[i]
+        t = lat.index(lat.x + 1, lat.y + 2)
+        s2 = np.empty_like(s)
+        s2[t] = s
+        out_t = model.predict(s2)
+        assert np.allclose(out_t["energy"], out["energy"], atol=1e-10)
+        assert np.allclose(out_t["fields"][t], out["fields"], atol=1e-10)
     res = MLFieldProvider(model, dtype="float64").evaluate(s)
     assert np.allclose(res.fields, out["fields"], atol=1e-12, rtol=0)
     assert np.allclose(res.energies, out["energy"], atol=1e-10)
     save_model(model, tmp_path / "m")
-    big = make_lattice("triangular", 12, 12)
+    loaded = load_model(tmp_path / "m")
+    assert np.array_equal(loaded.pair_coupling.numpy(), couplings)
+    assert np.array_equal(loaded.predict(s)["fields"], out["fields"])
+
+
+def test_pair_term_runs_on_a_larger_lattice(tmp_path, rng):
+    """Trained on 6x6, the pair model runs on 12x12 with the same energy per site of the
+    tetrahedral state, and its float32 provider (FFT) matches the float64 model."""
+    lat, big = make_lattice("triangular", 6, 6), make_lattice("triangular", 12, 12)
+    model = _model(lat, pair_r_cut=3.0)
+    with torch.no_grad():
+        model.pair_coupling.copy_(torch.as_tensor([0.5, -0.2, 0.1, 0.05, -0.02]))
+    save_model(model, tmp_path / "m")
     on_big = load_model(tmp_path / "m", big)
-    assert np.array_equal(on_big.pair_coupling.detach().numpy(), couplings)
     e_small = model.predict(tetrahedral(lat))["energy"][0] / lat.N
     assert np.isclose(on_big.predict(tetrahedral(big))["energy"][0] / big.N, e_small)
+    s = random_spins(big.N, rng)
+    h32 = MLFieldProvider(on_big, dtype="float32")(s)
+    h64 = on_big.predict(s)["fields"]
+    assert np.abs(h32 - h64).max() < 1e-5 * np.abs(h64).max()
 
 
 def test_pair_couplings_are_fitted_to_the_perpendicular_field(rng):

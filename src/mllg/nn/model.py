@@ -251,11 +251,13 @@ def vector_slots(lattice: Lattice, r_cut: float) -> tuple[NDArray[np.int64], NDA
 
 def pair_slots(
     lattice: Lattice, r_cut: float
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
     """Displacements of the pair term grouped into shells.
 
     Returns
     -------
+    offsets : ndarray of int, shape (K, 2)
+        The displacements ``d_k = (dx, dy)`` (lattice basis).
     index : ndarray of int, shape (N, K)
         Site ``i + d_k`` for the ``K`` displacements ``0 < |d_k| <= r_cut`` of
         :func:`vector_slots` (``N``: outside an open strip).
@@ -268,7 +270,7 @@ def pair_slots(
     offsets, index = vector_slots(lattice, r_cut)
     cart = offsets @ lattice.primitive
     radii, shell = np.unique(np.round(np.hypot(cart[:, 0], cart[:, 1]), 6), return_inverse=True)
-    return index, shell.astype(np.int64), radii
+    return offsets, index, shell.astype(np.int64), radii
 
 
 def pair_fields(spins: torch.Tensor, coupling: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -355,12 +357,13 @@ class BPModel(torch.nn.Module):
             index = np.zeros((lattice.N, 0), dtype=np.int64)
             width, hidden = n_in, config.hidden
         self.register_buffer("message_index", torch.as_tensor(index), persistent=False)
-        index, shell, radii = (
+        none = (np.zeros((0, 2), np.int64), np.zeros((lattice.N, 0), np.int64))
+        offsets, index, shell, radii = (
             pair_slots(lattice, config.pair_r_cut)
             if config.pair_r_cut
-            else (np.zeros((lattice.N, 0), np.int64), np.zeros(0, np.int64), np.zeros(0))
+            else (*none, np.zeros(0, np.int64), np.zeros(0))
         )
-        self.pair_radii = radii
+        self.pair_offsets, self.pair_radii = offsets, radii
         self.register_buffer("pair_index", torch.as_tensor(index), persistent=False)
         self.register_buffer("pair_shell", torch.as_tensor(shell), persistent=False)
         # J per shell, units of t: a buffer set by training.fit_pair_couplings and held
