@@ -80,7 +80,6 @@ VARIANTS = {
     "plain_r4_mp2_wide": (_PLAIN_R4, (128, 128), dict(message_r_cut=2.0, message_width=32)),
     "plain_r6_mp2": (_PLAIN_R6, (64, 64), dict(message_r_cut=2.0)),
     # learned shell-resolved pair exchange to r_p = 6 (ModelConfig.pair_r_cut) on top
-    "plain_r4_p6": (_PLAIN_R4, (64, 64), dict(pair_r_cut=6.0)),
     "plain_r4_mp2_p6": (_PLAIN_R4, (64, 64), dict(message_r_cut=2.0, pair_r_cut=6.0)),
     "plain_r4_mp2_wide_p6": (
         _PLAIN_R4,

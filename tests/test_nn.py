@@ -650,6 +650,7 @@ def test_recipe_sampling_and_config(rng):
         assert cfg.augment_point_group == (not long) and cfg.max_epochs == (300 if long else 60)
         assert cfg.augment_time_reversal == (system == "120")
         assert cfg.model["message_r_cut"] == (2.0 if system == "tetrahedral" else 0.0)
+        assert cfg.model["pair_r_cut"] == (6.0 if system == "tetrahedral" else 0.0)
     with pytest.raises(ValueError, match="system="):
         recommended_config("kagome")
 
