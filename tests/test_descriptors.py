@@ -338,7 +338,7 @@ REFERENCE_CONFIGS = [
 @pytest.mark.parametrize("cfg", REFERENCE_CONFIGS, ids=str)
 def test_features_match_reference_implementation(kind, lx, ly, py, cfg, rng):
     """Same features, same order, as the original gather/einsum code (float64, 1e-12),
-    for frames batched and single, and float32 within rounding."""
+    for frames batched and single (to 1e-14), and float32 within rounding."""
     lat = make_lattice(kind, lx, ly, periodic_y=py)
     desc = _desc(lat, **cfg)
     s = torch.as_tensor(np.stack([random_spins(lat.N, rng) for _ in range(3)]))
@@ -346,7 +346,9 @@ def test_features_match_reference_implementation(kind, lx, ly, py, cfg, rng):
     got = desc(s)
     assert got.shape == ref.shape == (3, lat.N, desc.n_features)
     assert float((got - ref).abs().max()) <= 1e-12
-    assert torch.equal(desc(s[1]), got[1])
+    # batched and single frames: equal to rounding (numpy 2.4.6 / torch 2.13 split the
+    # batched products differently: 1-2 ulp, bitwise before)
+    assert float((desc(s[1]) - got[1]).abs().max()) <= 1e-14 * float(got.abs().max())
     values = _reference_object_values(desc, s)
     assert float((desc.object_values(s) - values).abs().max()) <= 1e-12
     if desc.config.kind == "bispectrum":  # public irrep coefficients (F, N, copies, d)
