@@ -120,6 +120,34 @@ def test_model_energy_invariant_and_fields_covariant(kind, rng):
 MESSAGE = {"descriptor": {"kind": "plain", "r_cut": 1.0}, "message_r_cut": 1.0}
 
 
+def _check_gradients_symmetries_provider(model, s):
+    """The model's fields are ``-dE/dS`` (plus ``S x (-dE_B/dS)`` for the generalized
+    potential) by finite differences; E is invariant and h covariant under a global SO(3)
+    rotation and (periodic triangular lattices) a translation by (2, 3); the float64
+    provider gives the same fields and energies. Returns ``model.predict(s)``."""
+    lat = model.lattice
+    out = model.predict(s)
+    expected = -_fd_grad(lambda x: _energies(model, x)[0], s)
+    if model.n_out == 2:
+        expected = expected + np.cross(s, -_fd_grad(lambda x: _energies(model, x)[1], s))
+    assert np.allclose(out["fields"], expected, atol=1e-8, rtol=0)
+    rot = Rotation.random(random_state=5).as_matrix()
+    out_r = model.predict(s @ rot.T)
+    assert np.allclose(out_r["energy"], out["energy"], atol=1e-10)
+    assert np.allclose(out_r["fields"], out["fields"] @ rot.T, atol=1e-10)
+    if lat.kind == "triangular":  # translation by (2, 3): site i moves to t[i]
+        t = lat.index(lat.x + 2, lat.y + 3)
+        s2 = np.empty_like(s)
+        s2[t] = s
+        out_t = model.predict(s2)
+        assert np.allclose(out_t["energy"], out["energy"], atol=1e-10)
+        assert np.allclose(out_t["fields"][t], out["fields"], atol=1e-10)
+    res = MLFieldProvider(model, dtype="float64").evaluate(s)
+    assert np.allclose(res.fields, out["fields"], atol=1e-12, rtol=0)
+    assert np.allclose(res.energies, out["energy"], atol=1e-10)
+    return out
+
+
 @pytest.mark.parametrize(
     "kind,L,W,kw",
     [
@@ -133,29 +161,8 @@ def test_message_passing_fields_are_gradients_and_rotate_with_the_spins(kind, L,
     global SO(3) and lattice translations; provider and export give the same fields."""
     lat = make_lattice(kind, L, W, periodic_y=kind != "strip")
     model = _model(lat, **MESSAGE, message_width=3, **kw)
-    s = random_spins(lat.N, rng)
-    out = model.predict(s)
-    g_a = _fd_grad(lambda x: _energies(model, x)[0], s)
-    expected = -g_a
-    if kw:
-        expected = expected + np.cross(s, -_fd_grad(lambda x: _energies(model, x)[1], s))
-    assert np.allclose(out["fields"], expected, atol=1e-8, rtol=0)
+    out = _check_gradients_symmetries_provider(model, random_spins(lat.N, rng))
     assert np.abs(out["fields"]).max() > 1e-3  # 1e5 x the tolerance
-    rot = Rotation.random(random_state=5).as_matrix()
-    out_r = model.predict(s @ rot.T)
-    assert np.allclose(out_r["energy"], out["energy"], atol=1e-10)
-    assert np.allclose(out_r["fields"], out["fields"] @ rot.T, atol=1e-10)
-    if kind == "triangular":  # translation by (2, 3): site i moves to t[i]
-        t = lat.index(lat.x + 2, lat.y + 3)
-        s2 = np.empty_like(s)
-        s2[t] = s
-        out_t = model.predict(s2)
-        assert np.allclose(out_t["energy"], out["energy"], atol=1e-10)
-        assert np.allclose(out_t["fields"][t], out["fields"], atol=1e-10)
-    provider = MLFieldProvider(model, dtype="float64")
-    res = provider.evaluate(s)
-    assert np.allclose(res.fields, out["fields"], atol=1e-12, rtol=0)
-    assert np.allclose(res.energies, out["energy"], atol=1e-10)
 
 
 def test_message_passing_range_and_export(tmp_path, rng):
@@ -249,26 +256,8 @@ def test_pair_term_is_the_shell_heisenberg_exchange(kind, L, W, kw, tmp_path, rn
         assert np.allclose(model.predict(s2)["fields"][perm], h_ref, atol=1e-12)
     with torch.no_grad():
         model.energy_scale.fill_(scale)
-    out = model.predict(s)
+    out = _check_gradients_symmetries_provider(model, s)
     assert np.abs(out["fields"] - h_ref).max() > 1e-3  # the network is on again
-    expected = -_fd_grad(lambda x: _energies(model, x)[0], s)
-    if model.n_out == 2:
-        expected = expected + np.cross(s, -_fd_grad(lambda x: _energies(model, x)[1], s))
-    assert np.allclose(out["fields"], expected, atol=1e-8)
-    rot = Rotation.random(random_state=3).as_matrix()
-    out_r = model.predict(s @ rot.T)
-    assert np.allclose(out_r["energy"], out["energy"], atol=1e-10)
-    assert np.allclose(out_r["fields"], out["fields"] @ rot.T, atol=1e-10)
-    if kind == "triangular":  # translation by (1, 2): site i moves to t[i]
-        t = lat.index(lat.x + 1, lat.y + 2)
-        s2 = np.empty_like(s)
-        s2[t] = s
-        out_t = model.predict(s2)
-        assert np.allclose(out_t["energy"], out["energy"], atol=1e-10)
-        assert np.allclose(out_t["fields"][t], out["fields"], atol=1e-10)
-    res = MLFieldProvider(model, dtype="float64").evaluate(s)
-    assert np.allclose(res.fields, out["fields"], atol=1e-12, rtol=0)
-    assert np.allclose(res.energies, out["energy"], atol=1e-10)
     save_model(model, tmp_path / "m")
     loaded = load_model(tmp_path / "m")
     assert np.array_equal(loaded.pair_coupling.numpy(), couplings)

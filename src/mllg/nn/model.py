@@ -249,6 +249,14 @@ def vector_slots(lattice: Lattice, r_cut: float) -> tuple[NDArray[np.int64], NDA
     return offsets.astype(np.int64), np.where(nb < 0, lattice.N, nb).astype(np.int64)
 
 
+def gather_neighbours(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Values of the neighbours ``x[..., index[i, k], :]``, shape (..., N, K, d), from ``x``
+    (..., N, d) and an (N, K) table whose entry ``N`` (a site off an open strip) reads
+    zeros (the tables of :func:`vector_slots` and :func:`pair_slots`)."""
+    pad = torch.cat([x, x.new_zeros(*x.shape[:-2], 1, x.shape[-1])], dim=-2)
+    return pad[..., index, :]
+
+
 def pair_slots(
     lattice: Lattice, r_cut: float
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
@@ -279,8 +287,7 @@ def pair_fields(spins: torch.Tensor, coupling: torch.Tensor, index: torch.Tensor
     ``coupling`` (K,) holds ``J(|d_k|)`` per displacement; ``index`` is the (N, K) table of
     :func:`pair_slots` (``N`` = zero padding spin).
     """
-    pad = torch.cat([spins, spins.new_zeros(spins.shape[0], 1, 3)], dim=1)
-    return -torch.einsum("k,fnka->fna", coupling, pad[:, index, :])
+    return -torch.einsum("k,fnka->fna", coupling, gather_neighbours(spins, index))
 
 
 def vector_fields(spins: torch.Tensor, coeffs: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -302,8 +309,7 @@ def vector_fields(spins: torch.Tensor, coeffs: torch.Tensor, index: torch.Tensor
         gather, two weighted sums and one cross product.
     """
     k = index.shape[1]
-    pad = torch.cat([spins, spins.new_zeros(spins.shape[0], 1, 3)], dim=1)
-    nb = pad[:, index, :]  # (F, N, K, 3)
+    nb = gather_neighbours(spins, index)  # (F, N, K, 3)
     w = torch.einsum("fnk,fnka->fna", coeffs[..., :k], nb)
     u = torch.einsum("fnk,fnka->fna", coeffs[..., k:], nb)
     return w + torch.linalg.cross(spins, u, dim=-1)
@@ -357,12 +363,7 @@ class BPModel(torch.nn.Module):
             index = np.zeros((lattice.N, 0), dtype=np.int64)
             width, hidden = n_in, config.hidden
         self.register_buffer("message_index", torch.as_tensor(index), persistent=False)
-        none = (np.zeros((0, 2), np.int64), np.zeros((lattice.N, 0), np.int64))
-        offsets, index, shell, radii = (
-            pair_slots(lattice, config.pair_r_cut)
-            if config.pair_r_cut
-            else (*none, np.zeros(0, np.int64), np.zeros(0))
-        )
+        offsets, index, shell, radii = pair_slots(lattice, config.pair_r_cut)  # empty at 0
         self.pair_offsets, self.pair_radii = offsets, radii
         self.register_buffer("pair_index", torch.as_tensor(index), persistent=False)
         self.register_buffer("pair_shell", torch.as_tensor(shell), persistent=False)
@@ -444,8 +445,7 @@ class BPModel(torch.nn.Module):
     def messages(self, z: torch.Tensor) -> torch.Tensor:
         """Head input ``[z_i, z_{i + d_1}, ..., z_{i + d_K}]`` (..., N, (K + 1) m) from the
         embeddings ``z`` (..., N, m); a displacement off an open strip reads zeros."""
-        pad = torch.cat([z, z.new_zeros(*z.shape[:-2], 1, z.shape[-1])], dim=-2)
-        nb = pad[..., self.message_index, :]  # (..., N, K, m)
+        nb = gather_neighbours(z, self.message_index)  # (..., N, K, m)
         return torch.cat([z, nb.flatten(-2)], dim=-1)
 
     def pair_fields(self, spins: torch.Tensor) -> torch.Tensor:

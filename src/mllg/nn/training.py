@@ -36,7 +36,14 @@ from numpy.typing import NDArray
 from torch.utils.data import DataLoader, TensorDataset
 
 from mllg.lattice import Lattice
-from mllg.nn.model import DTYPES, BPModel, ModelConfig, check_state_dict, save_model
+from mllg.nn.model import (
+    DTYPES,
+    BPModel,
+    ModelConfig,
+    check_state_dict,
+    gather_neighbours,
+    save_model,
+)
 
 REQUIRED = ("spins", "fields")
 
@@ -209,7 +216,8 @@ def perpendicular(fields: torch.Tensor | NDArray, spins: torch.Tensor | NDArray)
 
 @torch.no_grad()
 def fit_normalization(model: BPModel, data: FieldData, frames: NDArray, chunk: int = 16) -> None:
-    """Set feature mean/std, the field scale and the energy shift from training frames."""
+    """Set feature mean/std, the field scale, the pair couplings (:func:`fit_pair_couplings`)
+    and the energy shift (mean energy per site, net of the pair energy) from training frames."""
     feats = []
     for start in range(0, len(frames), chunk):
         s = torch.as_tensor(data.spins[frames[start : start + chunk]], dtype=model.dtype)
@@ -226,13 +234,14 @@ def fit_normalization(model: BPModel, data: FieldData, frames: NDArray, chunk: i
     scale = float(np.sqrt((hp**2).sum(-1).mean()))
     model.energy_scale.fill_(scale if scale > 0 else 1.0)
     shift = torch.zeros_like(model.energy_shift)
-    e_pair = 0.0
     if model.pair_coupling is not None:
         model.pair_coupling.copy_(torch.as_tensor(fit_pair_couplings(model, data, frames)))
-        for start in range(0, len(frames), chunk):
-            s = torch.as_tensor(data.spins[frames[start : start + chunk]], dtype=model.dtype)
-            e_pair += float(-0.5 * (s * model.pair_fields(s)).sum())
     if data.energy is not None and model.potential == "conservative":
+        e_pair = 0.0  # the pair energy is not part of the shift
+        if model.pair_coupling is not None:
+            for start in range(0, len(frames), chunk):
+                s = torch.as_tensor(data.spins[frames[start : start + chunk]], dtype=model.dtype)
+                e_pair += float(-0.5 * (s * model.pair_fields(s)).sum())
         shift[0] = float((data.energy[frames].sum() - e_pair) / (len(frames) * data.lattice.N))
     model.energy_shift.copy_(shift)
 
@@ -263,8 +272,8 @@ def fit_pair_couplings(
         rows = frames[start : start + chunk]
         s = torch.as_tensor(data.spins[rows], dtype=torch.float64)
         h = perpendicular(torch.as_tensor(data.fields[rows], dtype=torch.float64), s)
-        pad = torch.cat([s, s.new_zeros(s.shape[0], 1, 3)], dim=1)
-        a = s.new_zeros(*s.shape[:2], n_shell, 3).index_add_(2, shell, pad[:, index, :])
+        nb = gather_neighbours(s, index)  # (F, N, K, 3)
+        a = s.new_zeros(*s.shape[:2], n_shell, 3).index_add_(2, shell, nb)
         a = perpendicular(a, s[:, :, None, :]).reshape(-1, n_shell, 3)
         m += torch.einsum("psa,pta->st", a, a)
         b += torch.einsum("psa,pa->s", a, h.reshape(-1, 3))
