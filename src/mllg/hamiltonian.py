@@ -21,6 +21,12 @@ from numpy.typing import NDArray
 
 from mllg.lattice import Lattice
 
+__all__ = [
+    "PAULI",
+    "SdHamiltonian",
+    "onsite_blocks",
+]
+
 PAULI = np.array([[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]], dtype=np.complex128)
 """Pauli matrices ``sigma^a_{ss'}`` stacked as (3, 2, 2)."""
 

@@ -30,6 +30,19 @@ from numpy.typing import NDArray
 import mllg
 from mllg.lattice import Lattice
 
+__all__ = [
+    "PER_SITE",
+    "TrajectoryWriter",
+    "config_hash",
+    "git_commit",
+    "lattice_attrs",
+    "lattice_from_attrs",
+    "make_dataset",
+    "open_store",
+    "provenance",
+    "write_dataset",
+]
+
 PER_SITE = {"spins", "fields", "torques"}
 
 
@@ -168,8 +181,13 @@ class TrajectoryWriter:
     path : path of the zarr store.
     lattice : Lattice
     attrs : physical parameters, solver settings and provenance.
-    identity_keys : attrs that must match an existing store to resume it (by default
-        ``config_hash`` inside ``provenance`` and the lattice attributes).
+
+    Notes
+    -----
+    An existing store at ``path`` is resumed only if its lattice attributes and the
+    ``config_hash`` inside its ``provenance`` equal those of ``attrs``; otherwise
+    construction raises ``ValueError``. On resume, frames beyond the committed
+    ``n_frames`` (a crash during an append) are cut off.
     """
 
     def __init__(
@@ -217,9 +235,9 @@ class TrajectoryWriter:
     def set_attrs(self, **attrs: Any) -> None:
         """Update store attributes (e.g. a resume state) after the last append."""
         group = zarr.open_group(self.path, mode="r+", zarr_format=3)
-        # One metadata write for all keys: ``group.attrs.update`` is the MutableMapping
-        # one, which writes zarr.json once per key, so a kill between the writes left
-        # ``n_frames`` of frame k with the RNG state of frame k - 1 (resume diverged).
+        # One metadata write for all keys, so ``n_frames`` and the state that belongs to
+        # that frame (e.g. the RNG state) are committed together; ``group.attrs.update``
+        # (the MutableMapping one) would write zarr.json once per key.
         group.update_attributes(_jsonable(attrs))
 
     def append(self, attrs: Mapping[str, Any] | None = None, **variables: NDArray) -> None:

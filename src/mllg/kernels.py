@@ -11,9 +11,9 @@ vertices at the padded-grid offsets ``o_k0, o_k1 (, o_k2)`` from site ``i``,
 
 dimensionless. The reference implementation (:mod:`mllg.descriptors`: shape fields on the
 anchor rectangle, then one crop per object) is written in torch operations, which keeps
-derivatives of every order for training; at inference its ~300 small operations per
-evaluation are dominated by dispatch and by writing the shape fields twice. These kernels
-compute ``v`` in one pass over ``(object, site)`` and its adjoint
+derivatives of every order for training; at inference its many small operations per
+evaluation are dominated by dispatch overhead and memory traffic. These kernels compute
+``v`` in one pass over ``(object, site)`` and its adjoint
 
 .. math::
 
@@ -30,8 +30,9 @@ for a zero spin beyond an open edge); site ``i = y lx + x`` sits at grid positio
 every read in bounds). The adjoint folds the grid gradient back onto the sites (wrapped
 copies add to their site). :func:`values` and :func:`add_adjoint` take a range of lattice
 rows, so a caller can evaluate a block of sites at a time (the provider's fused path).
-The kernels are serial: Numba's OpenMP runtime next to torch's spin-waits and slowed
-every torch operation; with several threads the parallelism stays in the network's GEMMs.
+The kernels are serial: Numba's OpenMP threads would spin-wait next to torch's own
+thread pool and slow down the torch operations, so with several threads the parallelism
+stays in the network's GEMMs.
 
 Numba compiles the kernels on first use (a few seconds) and caches them on disk.
 """
@@ -43,6 +44,16 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+__all__ = [
+    "ObjectPlan",
+    "add_adjoint",
+    "object_values",
+    "object_values_adjoint",
+    "pad",
+    "unpad",
+    "values",
+]
+
 _KERNELS: dict = {}
 
 
@@ -53,7 +64,7 @@ def _compiled() -> dict:
     import numba
 
     # Inner loops run over one lattice row through row slices (unit-stride views): in
-    # that form LLVM vectorizes them (4x faster than flat indexing); one loop per
+    # that form LLVM vectorizes them (flat indexing is not vectorized); one loop per
     # spin component keeps the pointers per loop few enough for its alias checks.
     @numba.njit(cache=True, fastmath=True)
     def values(grid, offsets, tri, y0, y1, lx, wp, out):  # pragma: no cover - compiled

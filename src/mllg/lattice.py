@@ -24,6 +24,13 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import NDArray
 
+__all__ = [
+    "KINDS",
+    "Lattice",
+    "Shell",
+    "make_lattice",
+]
+
 KINDS = ("square", "triangular", "strip")
 
 _PRIMITIVE = {

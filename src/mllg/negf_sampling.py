@@ -48,6 +48,13 @@ from mllg.electrons.negf import NEGF, DenseNEGF
 from mllg.io import make_dataset, provenance, write_dataset
 from mllg.lattice import Lattice
 
+__all__ = [
+    "driven_wall_runs",
+    "sample_negf",
+    "thermal_wall_configurations",
+    "wall_configurations",
+]
+
 
 def wall_configurations(
     lattice: Lattice,
@@ -207,8 +214,8 @@ def sample_negf(
             f"thermal keys {sorted(set(thermal) - allowed)} are not allowed; use {sorted(allowed)}."
         )
     lattice = solver.hamiltonian.lattice
-    # the random walls use default_rng(seed) (as before n_thermal existed), the
-    # thermal runs an independent stream
+    # the random walls use default_rng(seed), so they do not depend on n_thermal; the
+    # thermal runs use an independent stream
     rng_random, rng_thermal = np.random.default_rng(seed), np.random.default_rng([seed, 1])
     parts, origin, drive = [], [], []
     if n_configs:

@@ -13,6 +13,15 @@ from numpy.typing import NDArray  # noqa: E402
 
 from mllg.lattice import Lattice  # noqa: E402
 
+__all__ = [
+    "plot_growth",
+    "plot_series",
+    "plot_structure_factor",
+    "plot_texture",
+    "plot_velocity",
+    "plot_wall_position",
+]
+
 
 def _save(fig, path: str | Path) -> None:
     """Lay out, write (120 dpi) and close a figure."""

@@ -32,6 +32,11 @@ from mllg.dynamics import LLG, ClassicalTerms, FieldProvider
 from mllg.io import TrajectoryWriter, provenance
 from mllg.lattice import Lattice
 
+__all__ = [
+    "provider_attrs",
+    "sample_llg",
+]
+
 
 def provider_attrs(provider: FieldProvider) -> dict[str, Any]:
     """Data-contract attributes a provider can tell about itself.

@@ -11,6 +11,15 @@ from numpy.typing import NDArray
 
 from mllg.lattice import Lattice
 
+__all__ = [
+    "ferromagnet",
+    "neel",
+    "normalize",
+    "random_spins",
+    "tetrahedral",
+    "three_sublattice_120",
+]
+
 
 def normalize(spins: NDArray) -> NDArray[np.float64]:
     """Rescale vectors to unit length along the last axis."""

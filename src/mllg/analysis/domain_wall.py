@@ -25,6 +25,16 @@ from scipy.optimize import least_squares
 
 from mllg.lattice import Lattice
 
+__all__ = [
+    "WallFit",
+    "column_profile",
+    "domain_wall",
+    "fit_domain_wall",
+    "wall_fits",
+    "wall_positions",
+    "wall_velocity",
+]
+
 
 def domain_wall(
     lattice: Lattice,
@@ -119,8 +129,8 @@ def _position_stderr(jac: NDArray, res: NDArray, model: NDArray) -> float:
     is modelled as ``v(x) = a + b (1 - S_fit(x)^2 / m^2)`` (``a, b >= 0`` from a
     least-squares fit of the squared residuals), and the covariance of the unweighted
     least-squares estimate is the sandwich ``(J^T J)^-1 J^T diag(v) J (J^T J)^-1``
-    times ``n / (n - p)``. A plain ``sigma^2 (J^T J)^-1`` underestimates the scatter
-    of X by ~1.4x for thermal-like noise.
+    times ``n / (n - p)``. The plain ``sigma^2 (J^T J)^-1`` assumes uniform noise and
+    underestimates the scatter of X when the noise is concentrated at the wall.
     """
     n, p = jac.shape
     design = np.stack([np.ones(n), 1.0 - model**2], axis=1)

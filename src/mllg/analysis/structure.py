@@ -16,6 +16,12 @@ from numpy.typing import NDArray
 
 from mllg.lattice import Lattice
 
+__all__ = [
+    "kgrid_index",
+    "structure_factor",
+    "weight_fraction",
+]
+
 
 def structure_factor(lattice: Lattice, spins: NDArray) -> NDArray[np.float64]:
     """S(q) for spins (..., N, 3), returned flat as (..., N) in the order of ``lattice.kgrid()``."""

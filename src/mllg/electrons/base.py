@@ -26,6 +26,15 @@ from scipy.special import expit
 
 from mllg.hamiltonian import PAULI
 
+__all__ = [
+    "ElectronicResult",
+    "Ensemble",
+    "fermi",
+    "fields_from_rho",
+    "grand_potential_levels",
+    "occupations",
+]
+
 
 @dataclass(frozen=True)
 class Ensemble:

@@ -15,6 +15,12 @@ from scipy.optimize import brentq
 from mllg.electrons.base import ElectronicResult, Ensemble, fermi, fields_from_rho, occupations
 from mllg.hamiltonian import SdHamiltonian
 
+__all__ = [
+    "MAX_BATCH_BYTES",
+    "ExactDiagonalization",
+    "mu_for_mean_filling",
+]
+
 MAX_BATCH_BYTES = 2**28
 
 

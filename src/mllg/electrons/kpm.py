@@ -17,7 +17,7 @@ with Chebyshev polynomials ``T_n``, kernel factors ``g_n`` (``dirichlet``: 1,
 ``4 M`` Chebyshev nodes. At ``kT > 0`` the Fermi function is analytic in a strip of
 half-width ``pi kT`` so ``|c_n|`` decays like ``exp(-n pi kT / a)`` and plain truncation
 (``dirichlet``) converges exponentially; the Jackson kernel smears by ``~pi a / M`` and
-converges only as ``M^-2`` (measured in ``benchmarks/kpm.py``).
+converges only as ``M^-2`` (error tables: ``benchmarks/kpm.py --accuracy``).
 
 On-site blocks by probing: sites get colours such that two sites of the same colour are
 at least ``distance`` apart (Cartesian distance in nearest-neighbour units, minimal image).
@@ -35,9 +35,9 @@ Choice of the colour distance and error estimate
 ------------------------------------------------
 The probing error of site i is the sum over its same-colour partners j (all at
 ``|r_ij| >= d``) of ``phi_i^* phi_j rho_ij``; it is an absolute error ``~ J |rho(d)|`` on the
-field, while the dynamics and the metric use ``h_perp``, which can be small (rms 0.027 t for
-the 24x24 triangular model at f = 1/4, J = 2, kT = 0.05, where ``|rho_ij| ~ 3e-3`` at
-``r = 12`` in a random-spin state). Both are measured, not guessed:
+field, while the dynamics and the accuracy metric use ``h_perp``, which can be small
+(weak J against the bandwidth), so a small ``|rho(d)|`` is not enough for a small
+relative error. The distance and the error are therefore computed, not assumed:
 
 * ``distance="auto"`` (default) computes exact columns ``f(H) e_{2i+s}`` at 64 sites of a
   fixed random-spin reference state (or of given ``reference_spins``) at the solver's kT
@@ -73,6 +73,17 @@ Spectral bound: ``H = K + V_J`` with hopping ``K`` (spin independent) and
 ``||V_J|| = |J|`` (every on-site block ``-J S.sigma`` has eigenvalues ``+-J``), so by
 Weyl's inequality ``spec(H) in [lambda_min(K) - |J|, lambda_max(K) + |J|]`` for all spins;
 ``lambda(K)`` is computed once (dense or Lanczos).
+
+Module layout
+-------------
+One module above the ~600-line guideline because it is one algorithm: the colouring
+search, the Chebyshev expansions and the probing-error estimate exist only for
+:class:`KernelPolynomial`, whose recursion passes, mu search and error checks share its
+private state (scaled CSR Hamiltonian, probe phases, check sites, colouring).
+Sections: colouring (:class:`Colouring`, :func:`make_colouring`) | Chebyshev
+(:func:`kernel_factors`, coefficients, Fermi and grand-potential values) | solver
+(:class:`KernelPolynomial`: setup, moment passes, probing error, public API) | helpers
+(:func:`random_reference_spins`, :func:`suggested_moments`).
 """
 
 from __future__ import annotations
@@ -91,6 +102,24 @@ from scipy.sparse.linalg import eigsh
 from mllg.electrons.base import ElectronicResult, Ensemble, fields_from_rho
 from mllg.hamiltonian import SdHamiltonian
 from mllg.lattice import Lattice
+
+__all__ = [
+    "DEFAULT_DISTANCE",
+    "DEFAULT_MOMENTS",
+    "KERNELS",
+    "Colouring",
+    "KPMAccuracyWarning",
+    "KernelPolynomial",
+    "chebyshev_coefficients",
+    "fermi_values",
+    "kernel_factors",
+    "make_colouring",
+    "max_colour_distance",
+    "omega_values",
+    "random_reference_spins",
+    "step_coefficients",
+    "suggested_moments",
+]
 
 KERNELS = ("dirichlet", "jackson", "lorentz")
 DEFAULT_MOMENTS = 1000
@@ -323,7 +352,7 @@ class KernelPolynomial:
     distance : float, None or "auto"
         Colour distance d (nearest-neighbour units): same-colour sites are at least d
         apart. ``None``: one colour per site (exact on-site blocks, ``O(N^2 M)`` cost).
-        ``"auto"`` (default): the fewest colours whose probing error, measured on a
+        ``"auto"`` (default): the fewest colours whose probing error, computed on a
         reference state (uniformly random spins, fixed seed) at this kT and ensemble, is
         below ``probe_target`` (see :meth:`probing_error_by_colouring`); one colour per
         site when no colouring that fits the lattice reaches it (the density matrix has
@@ -353,14 +382,16 @@ class KernelPolynomial:
         (from ``seed``). The stratified estimate
         ``sum_i |dh_i,perp|^2 ~ sum_A |dh_perp|^2 + (N - |A|) mean_B |dh_perp|^2`` gives
         ``probing_error_rel = sqrt(mean |dh_perp|^2) / rms |h_perp|`` (in ``info``), the
-        relative RMSE of the perpendicular fields the issue's metric uses. Probing errors
-        concentrated on a few sites that are in neither stratum are missed (see
-        benchmarks/RESULTS.md). 0 switches the check off; skipped with exact probing.
+        relative RMSE of the perpendicular fields (the project's accuracy metric). It is
+        reliable when the error is large and a lower bound otherwise: errors concentrated
+        on a few sites of small ``|h_perp|`` that are in neither stratum are missed.
+        0 switches the check off; skipped with exact probing.
     probe_tol : float
         Warn (:class:`KPMAccuracyWarning`) when ``probing_error_rel`` exceeds it.
     probe_target : float
         Relative perpendicular-field probing error that ``distance="auto"`` aims for on
-        the reference state (half the 1% goal, margin for other states).
+        the reference state; the default 5e-3 is half of a 1 % accuracy target, a margin
+        for states other than the reference.
     reference_spins : (N, 3) or (F, N, 3) array or None
         Reference state(s) of ``distance="auto"`` instead of random spins, e.g. states
         near the ordered state a sampling run will visit; the colouring must meet

@@ -81,6 +81,18 @@ Engines
 * :class:`DenseNEGF`: an independent dense route (numpy inverse of
   ``z - H - Sigma_L - Sigma_R`` with the analytic semi-infinite ribbon self-energies,
   the s-d matrix of :class:`~mllg.hamiltonian.SdHamiltonian` and a different contour).
+
+Module layout
+-------------
+One module above the ~600-line guideline because it is one solver: the contour and window
+quadrature, the lead self-energies and the RGF sweeps implement the formulas above for
+the two solver classes, which share the adaptive quadrature driver and its warm-start
+panel cache (``_NEGFBase``); :class:`DenseNEGF` stays next to :class:`NEGF` as its
+independent cross-check. Sections: quadrature (:func:`fermi_complex`, :class:`Segment`,
+:func:`equilibrium_segments`) | leads (chain and ribbon self-energies, decimation) |
+RGF (:func:`rgf`) | validation (:class:`StripSpec`, :func:`make_spec`) | base class
+(adaptive integrals, public API) | Kwant solver (:class:`NEGF`) | dense check
+(:class:`DenseNEGF`) | :func:`strip_negf`.
 """
 
 from __future__ import annotations
@@ -96,6 +108,26 @@ from numpy.typing import NDArray
 from mllg.electrons.base import ElectronicResult, Ensemble, fields_from_rho
 from mllg.hamiltonian import PAULI, SdHamiltonian, onsite_blocks
 from mllg.lattice import Lattice
+
+__all__ = [
+    "KWANT_SOLVERS",
+    "NEGF",
+    "N_KT",
+    "WINDOW_ENGINES",
+    "DenseNEGF",
+    "Segment",
+    "StripSpec",
+    "chain_surface_g",
+    "decimation_surface_g",
+    "equilibrium_segments",
+    "fermi_complex",
+    "lead_band_edges",
+    "make_spec",
+    "rgf",
+    "ribbon_selfenergy",
+    "strip_negf",
+    "transverse_hopping",
+]
 
 N_KT = 37.0
 """Fermi tails are cut at ``|E - mu| = N_KT kT`` (``exp(-37) < 1e-16``)."""

@@ -43,6 +43,13 @@ from numpy.typing import NDArray
 from mllg.descriptors import PlainDescriptor
 from mllg.nn.model import BPModel, vector_fields
 
+__all__ = [
+    "PROVIDER_DTYPES",
+    "Committee",
+    "MLFieldProvider",
+    "MLResult",
+]
+
 PROVIDER_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _CPU_BLOCK = 2048  # sites per cache block on a CPU (network step, fused path)
 
@@ -123,7 +130,7 @@ class _NetworkGradient(torch.nn.Module):
 
     ``block`` sites are processed at a time (all at once when ``None``): on a CPU the
     ``(block, width)`` activations then stay in cache (2048 sites of a 64-wide layer are
-    0.5 MB in float32), which makes the elementwise passes ~25 % cheaper at 128x128.
+    0.5 MB in float32), so the memory-bound elementwise passes do not go to main memory.
     """
 
     def __init__(self, model: BPModel, block: int | None = 2048) -> None:
@@ -207,9 +214,10 @@ class MLFieldProvider:
         Wrap the network step in :func:`torch.compile` (first call compiles).
     kernels : bool
         On a CPU, compute the descriptor's object values and their adjoint with the
-        compiled kernels of :mod:`mllg.kernels` (default; equal to the torch operations to
-        rounding, 2x faster for the descriptor); ``False`` keeps the torch operations.
-        Ignored on other devices.
+        compiled kernels of :mod:`mllg.kernels` and evaluate descriptor and network block
+        by block (default; equal to the torch operations to rounding and faster, see
+        ``docs/benchmarks.md``); ``False`` keeps the torch operations. Ignored on other
+        devices.
     threads : int, optional
         Set ``torch.set_num_threads`` (process-wide) to this value.
 
@@ -363,8 +371,8 @@ class MLFieldProvider:
         accs = [np.zeros_like(grid) for _ in range(self.n_out)]
         out = torch.empty(n, self.n_out, dtype=self.dtype)
         plain = isinstance(self.descriptor, PlainDescriptor)  # features are the values
-        # bispectrum features run as ~50 torch operations per block: larger blocks
-        # (measured at 128x128: 2048 sites best for plain, 4096 for the bispectrum)
+        # bispectrum features run as ~50 torch operations per block: twice the block
+        # amortizes their per-operation overhead over more sites
         step = max(1, (_CPU_BLOCK if plain else 2 * _CPU_BLOCK) // plan.lx)
         t1 = time.perf_counter()
         for y0 in range(0, plan.ly, step):
