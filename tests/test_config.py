@@ -166,12 +166,12 @@ BAD = [
     (
         "message-passing-below-one-bond",
         tweak(f"{TET}.train.message_r_cut", 0.5),
-        [f"{TET}.train.message_r_cut = 0.5", "needs a value >= 1"],
+        [f"{TET}.train.message_r_cut = 0.5", "or >= 1 (the nearest-neighbour distance)"],
     ),
     (
         "pair-term-below-one-bond",
         tweak(f"{TET}.train.pair_r_cut", 0.5),
-        [f"{TET}.train.pair_r_cut = 0.5", "needs a value >= 1"],
+        [f"{TET}.train.pair_r_cut = 0.5", "or >= 1 (the nearest-neighbour distance)"],
     ),
     (
         "section-not-a-mapping",
@@ -279,12 +279,86 @@ def test_existing_model_folder_is_accepted(tmp_path):
 
 
 def test_config_readme_documents_every_schema_key():
+    """Every key of the schema (with the declared settings inserted) has its README row,
+    and the row says exactly what validation checks: type, range, default, meaning."""
+    from mllg.config import key_rows, load_schema
+
     readme = (REPO / "config" / "README.md").read_text()
-    schema = yaml.safe_load(SCHEMA.read_text())
+    lines = set(readme.splitlines())
+    schema = load_schema(SCHEMA)
     for key in schema["properties"]:
         assert f"`{key}`" in readme, f"{key} is not in config/README.md"
-    for section in ("model", "sample", "featurize", "train", "validate", "simulate", "analyze"):
-        for key in schema["$defs"][section]["properties"]:
-            assert f"`{section}.{key}`" in readme, f"{section}.{key} is not in config/README.md"
-    for key in schema["$defs"]["train"]["properties"]["descriptor"]["properties"]:
-        assert f"`train.descriptor.{key}`" in readme, key
+    sections = ("model", "sample", "featurize", "train", "validate", "simulate", "analyze")
+    for section in (*sections, "figures"):
+        for row in key_rows(schema, section):
+            assert row in lines, f"config/README.md lacks or differs from the row\n{row}"
+
+
+def test_settings_are_declared_once_and_agree_with_the_schema():
+    """The model, descriptor and training keys are declared in mllg.settings only: the
+    schema file does not repeat them, the loaded schema carries the dataclass defaults
+    and ranges, validation fills in those defaults, and the train stage builds the
+    dataclasses from the section by name."""
+    import dataclasses
+
+    from mllg.config import load_schema
+    from mllg.settings import DescriptorConfig, ModelConfig, TrainConfig, json_schema
+    from mllg.workflow import training_settings
+
+    raw = yaml.safe_load(SCHEMA.read_text())["$defs"]["train"]
+    loaded = load_schema(SCHEMA)
+    train = loaded["$defs"]["train"]["properties"]
+    desc = train["descriptor"]["properties"]
+    declared = {**json_schema(ModelConfig), **json_schema(TrainConfig)}
+    assert not set(raw["properties"]) & set(declared), "a setting is declared twice"
+    assert not raw["properties"]["descriptor"]["properties"]
+    for name, prop in declared.items():
+        assert train[name] == prop, name
+    assert desc == json_schema(DescriptorConfig)
+    assert train["hidden"]["default"] == list(ModelConfig().hidden)
+    assert train["lr"] == {**train["lr"], "default": TrainConfig().lr, "exclusiveMinimum": 0}
+    # validation fills in the dataclass defaults for keys a system does not set
+    cfg = validate_config(tweak(f"{TET}.train", {"seeds": [0]}), SCHEMA)
+    section = cfg["systems"]["triangular_tetrahedral"]
+    for f in dataclasses.fields(ModelConfig):
+        if f.metadata.get("config"):
+            default = getattr(ModelConfig(), f.name)
+            want = list(default) if isinstance(default, tuple) else default
+            assert section["train"][f.name] == want, f.name
+    built = training_settings(section, seed=3)
+    assert built.seed == 3 and built.model == ModelConfig.from_dict(built.model).to_dict()
+    assert built.lr == TrainConfig().lr and built.model["hidden"] == [64, 64]
+    # the shipped tetrahedral system: every value of its section reaches the dataclasses
+    cfg = validate_config(shipped(), SCHEMA)
+    section = cfg["systems"]["triangular_tetrahedral"]
+    built = training_settings(section, seed=0)
+    for name in json_schema(TrainConfig):
+        assert getattr(built, name) == section["train"][name], name
+    for name in json_schema(ModelConfig):
+        assert built.model[name] == section["train"][name], name
+    assert built.model["descriptor"] == {
+        **DescriptorConfig().to_dict(),
+        **section["train"]["descriptor"],
+    }
+
+
+def test_ml_core_does_not_import_the_workflow_config():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mllg.nn, mllg.descriptors, mllg.production\n"
+        "bad = [m for m in ('mllg.config', 'mllg.workflow') if m in sys.modules]\n"
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_ordered_states_of_the_schema_are_the_registry():
+    from mllg.config import load_schema
+    from mllg.orders import ORDERED_STATES
+
+    schema = load_schema(SCHEMA)
+    assert schema["$defs"]["analyze"]["properties"]["order"]["enum"] == list(ORDERED_STATES)
+    with pytest.raises(ConfigError, match="needs a square lattice"):
+        validate_config(tweak(f"{TET}.analyze.order", "neel"), SCHEMA)

@@ -30,6 +30,7 @@ __all__ = [
     "EQ_TAG",
     "ConfigError",
     "deep_merge",
+    "key_rows",
     "load_schema",
     "load_system_files",
     "selected_systems",
@@ -59,6 +60,11 @@ class ConfigError(ValueError):
 def load_schema(schema: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     """Load a JSON schema given as a YAML/JSON file path or as a mapping.
 
+    Every object schema with ``x-settings: [ClassName, ...]`` gets the declared settings
+    of those :mod:`mllg.settings` dataclasses (:func:`mllg.settings.json_schema`: type,
+    default, range, allowed values, description) appended to its ``properties``, so that
+    a model or training setting is declared once, in its dataclass.
+
     Parameters
     ----------
     schema : str, pathlib.Path or mapping
@@ -67,12 +73,104 @@ def load_schema(schema: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     Returns
     -------
     dict
-        The schema.
+        The schema with the settings inserted.
     """
     if isinstance(schema, Mapping):
-        return dict(schema)
-    with open(schema, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        out = copy.deepcopy(dict(schema))
+    else:
+        with open(schema, encoding="utf-8") as fh:
+            out = yaml.safe_load(fh)
+    _insert_settings(out)
+    return out
+
+
+def _insert_settings(node: Any) -> None:
+    """Expand ``x-settings`` in place, recursively (see :func:`load_schema`)."""
+    from mllg import settings
+
+    if isinstance(node, list):
+        for item in node:
+            _insert_settings(item)
+        return
+    if not isinstance(node, MutableMapping):
+        return
+    for name in node.pop("x-settings", []) or []:
+        props = node.setdefault("properties", {})
+        for key, prop in settings.json_schema(getattr(settings, name)).items():
+            props.setdefault(key, prop)
+    for value in node.values():
+        _insert_settings(value)
+
+
+def _cell_type(prop: Mapping[str, Any]) -> str:
+    names = {
+        "integer": "integer",
+        "number": "number",
+        "string": "string",
+        "boolean": "boolean",
+        "object": "object",
+        "null": "null",
+    }
+    types = prop.get("type", "any")
+    types = types if isinstance(types, list) else [types]
+    out = []
+    for t in types:
+        if t == "array":
+            item = prop.get("items", {}).get("type", "any")
+            out.append(f"list of {names.get(item, item)}")
+        else:
+            out.append(names.get(t, t))
+    return " or ".join(out)
+
+
+def _cell_value(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return "true" if value is True else "false" if value is False else "null"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "[" + ", ".join(_cell_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_cell_value(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def _cell_allowed(prop: Mapping[str, Any]) -> str:
+    if "enum" in prop:
+        return ", ".join(f"`{_cell_value(v)}`" for v in prop["enum"])
+    if prop.get("type") == "array" and _range(prop.get("items", {})):
+        return "items " + _range(prop["items"])
+    return _range(prop) or "any"
+
+
+def key_rows(schema: Mapping[str, Any], section: str, prefix: str = "") -> list[str]:
+    """The rows of the key table of ``config/README.md`` for one ``$defs`` section.
+
+    One Markdown row per key (nested objects such as ``train.descriptor`` recursively):
+    key, type, allowed values or range, default and description, all from the schema
+    as :func:`load_schema` returns it (with the declared settings inserted), so the
+    README documents exactly what validation checks. ``test_config`` compares them.
+    """
+    node = schema["$defs"][section] if not prefix else section
+    required = set(node.get("required", []))
+    base = prefix or section
+    rows = []
+    for key, prop in node.get("properties", {}).items():
+        prop = _resolve(prop, schema)
+        default = (
+            f"`{_cell_value(prop['default'])}`"
+            if "default" in prop
+            else "*required*"
+            if key in required
+            else "none (optional)"
+        )
+        desc = str(prop.get("description", "")).replace("|", "\\|")
+        rows.append(
+            f"| `{base}.{key}` | {_cell_type(prop)} | {_cell_allowed(prop)} | {default} | {desc} |"
+        )
+        if prop.get("type") == "object" and prop.get("properties"):
+            rows += key_rows(schema, prop, f"{base}.{key}")
+    return rows
 
 
 def _key(path: Any) -> str:
@@ -209,20 +307,6 @@ EQ_TAG = "eq"
 SCALES = ("demo", "repro", "paper")
 
 
-def dataclass_from_dict(cls: type, data: Mapping[str, Any], what: str) -> Any:
-    """``cls(**data)`` for a settings dataclass; unknown keys stop with one sentence.
-
-    ``what`` names the settings in the message (``"descriptor"``, ``"model"``).
-    """
-    allowed = set(cls.__dataclass_fields__)
-    unknown = set(data) - allowed
-    if unknown:
-        raise ValueError(
-            f"unknown {what} keys {sorted(unknown)}; allowed keys are {sorted(allowed)}."
-        )
-    return cls(**data)
-
-
 def voltage_tag(voltage: float) -> str:
     """Path tag of a bias voltage, e.g. ``V+0.200``.
 
@@ -252,15 +336,6 @@ def system_tags(system: Mapping[str, Any]) -> list[str]:
 
 
 # -- cross-key checks -------------------------------------------------------------------
-
-#: Orders that need a lattice kind (analyze.order -> lattice) and a period of L.
-ORDER_LATTICE = {
-    "tetrahedral": ("triangular", 2),
-    "120": ("triangular", 3),
-    "neel": ("square", 2),
-    "ferro_af": ("square", 2),
-    "wall": ("strip", 1),
-}
 
 
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -323,26 +398,7 @@ def _check_system(name: str, cfg: Mapping[str, Any]) -> Iterator[str]:
             yield f"{key}.model.t2 and t3 must be 0 for a strip (NEGF: nearest neighbours only)."
     elif train["lead_columns"]:
         yield f"{key}.train.lead_columns = {train['lead_columns']} needs a strip lattice."
-    desc = train["descriptor"]
-    inner = desc.get("inner_r_cut")
-    if inner is not None and inner > desc.get("r_cut", 2.0):
-        yield (
-            f"{key}.train.descriptor.inner_r_cut = {inner} must not exceed "
-            f"{key}.train.descriptor.r_cut = {desc.get('r_cut', 2.0)}."
-        )
-    r_m = train.get("message_r_cut", 0.0)
-    if r_m and (r_m < 1 or train["potential"] == "vector" or len(train["hidden"]) < 2):
-        yield (
-            f"{key}.train.message_r_cut = {r_m} needs a value >= 1 (0: no message passing), "
-            f"potential 'conservative' or 'generalized' (got {train['potential']!r}) and at "
-            f"least two hidden widths (got {list(train['hidden'])})."
-        )
-    r_p = train.get("pair_r_cut", 0.0)
-    if r_p and (r_p < 1 or train["potential"] == "vector"):
-        yield (
-            f"{key}.train.pair_r_cut = {r_p} needs a value >= 1 (0: no pair term) and "
-            f"potential 'conservative' or 'generalized' (got {train['potential']!r})."
-        )
+    yield from _settings_problems(key, train)
     if driven and train["potential"] == "conservative":
         yield (
             f"{key}.train.potential = {train['potential']!r}: a driven system needs "
@@ -356,8 +412,10 @@ def _check_system(name: str, cfg: Mapping[str, Any]) -> Iterator[str]:
                 f"{key}.train.target = 'nonequilibrium' needs V = 0 in {key}.sample.voltages "
                 f"= {sample['voltages']} (its model gives the equilibrium field)."
             )
+    from mllg.orders import ordered_state
+
     order = analyze["order"]
-    need, period = ORDER_LATTICE[order]
+    need, period = ordered_state(order).lattice, ordered_state(order).period
     if need != lattice:
         yield (
             f"{key}.analyze.order = {order!r} needs a {need} lattice, but "
@@ -407,6 +465,35 @@ def _check_system(name: str, cfg: Mapping[str, Any]) -> Iterator[str]:
         )
     if driven and len(set(sample["voltages"])) != len(sample["voltages"]):
         yield f"{key}.sample.voltages = {sample['voltages']} holds a voltage twice."
+
+
+def _settings_problems(key: str, train: Mapping[str, Any]) -> Iterator[str]:
+    """Problems of the ``train`` settings found by building the settings dataclasses.
+
+    The ranges of single keys are in the schema (generated from the same declarations);
+    this adds the combinations a dataclass refuses (e.g. ``message_r_cut`` with a vector
+    potential, ``inner_r_cut`` above ``r_cut``), named by their key.
+    """
+    from mllg.settings import (
+        DescriptorConfig,
+        ModelConfig,
+        SettingError,
+        TrainConfig,
+        config_values,
+    )
+
+    model = {**config_values(ModelConfig, train), "descriptor": dict(train["descriptor"])}
+    steps = (
+        ("train.descriptor", lambda: DescriptorConfig.from_dict(dict(train["descriptor"]))),
+        ("train", lambda: ModelConfig.from_dict(model)),
+        ("train", lambda: TrainConfig.from_dict({**config_values(TrainConfig, train)})),
+    )
+    for where, build in steps:
+        try:
+            build()
+        except SettingError as err:
+            yield f"{key}.{where}.{err.name} = {err.value!r} is not allowed: {err.allowed}."
+            return
 
 
 def selected_systems(config: Mapping[str, Any]) -> list[str]:

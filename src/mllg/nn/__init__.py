@@ -2,8 +2,8 @@
 
 See :mod:`mllg.nn.model` (conservative, generalized-potential and vector models, export),
 :mod:`mllg.nn.provider` (field provider for LLG, committee) and
-:mod:`mllg.nn.training` (Lightning training, metrics, the measured recipe:
-:func:`recommended_config` and :func:`sample_training_frames`).
+:mod:`mllg.nn.training` (Lightning training, metrics, :func:`sample_training_frames`)
+and :mod:`mllg.nn.recipes` (:func:`recommended_config`).
 """
 
 from mllg.nn.model import (
@@ -14,6 +14,7 @@ from mllg.nn.model import (
     save_model,
 )
 from mllg.nn.provider import Committee, MLFieldProvider
+from mllg.nn.recipes import recommended_config
 from mllg.nn.training import (
     FieldData,
     FieldDataModule,
@@ -25,7 +26,6 @@ from mllg.nn.training import (
     load_field_data,
     model_from_checkpoint,
     parity_plot,
-    recommended_config,
     sample_training_frames,
     train,
 )

@@ -69,9 +69,9 @@ the network's range: the plain descriptor holds bonds longer than its inner radi
 through the centre site, so no site energy reads ``S_i . S_k`` for ``|r_ik| > r_c``.
 Training fixes the couplings by a least-squares fit of the perpendicular field
 (:func:`mllg.nn.training.fit_pair_couplings`, the best pair-only model) before the first
-step; the network then learns the rest (the couplings are a buffer, not trained: as
-parameters, Adam's steps of about ``lr`` on couplings of order 1e-2 t made the fit worse,
-6.0 % against 4.6 % without a pair term).
+step; the network then learns the rest. The couplings are a buffer, not trained:
+Adam's steps of about ``lr`` are large against couplings of order 1e-2 t and spoil
+the fit.
 
 Export (:func:`save_model`) writes ``config.json`` and ``weights.pt`` (a plain state dict);
 :func:`load_model` reads them with ``torch.load(weights_only=True)`` so no pickled code
@@ -82,7 +82,6 @@ trained on 12x12 runs on 100x100).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -90,114 +89,31 @@ import torch
 from numpy.typing import NDArray
 
 import mllg
-from mllg.config import dataclass_from_dict
-from mllg.descriptors import DescriptorConfig, make_descriptor
+from mllg.descriptors import make_descriptor
 from mllg.lattice import Lattice
+from mllg.settings import ModelConfig
 
-POTENTIALS = ("conservative", "generalized", "vector")
+__all__ = [
+    "ACTIVATIONS",
+    "DTYPES",
+    "FORMAT_VERSION",
+    "BPModel",
+    "ModelConfig",
+    "check_state_dict",
+    "gather_neighbours",
+    "lead_encoding",
+    "load_model",
+    "pair_fields",
+    "pair_slots",
+    "save_model",
+    "vector_fields",
+    "vector_slots",
+]
+
+#: Torch objects of the activation and precision names of :class:`ModelConfig`.
 ACTIVATIONS = {"silu": torch.nn.SiLU, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture of a BP model.
-
-    Parameters
-    ----------
-    descriptor : dict
-        :class:`mllg.descriptors.DescriptorConfig` fields.
-    hidden : tuple of int
-        Widths of the hidden layers of the site network.
-    activation : {"silu", "tanh", "relu"}
-        Smooth activations (SiLU, tanh) give smooth fields.
-    potential : {"conservative", "generalized", "vector"}
-        ``h = -dE/dS`` (one scalar per site), the generalized potential (two scalars per
-        site) or the equivariant vector model (``2 K`` scalars per site, module notes).
-    lead_columns : int
-        Strip only: number of columns next to each lead that get a distance encoding.
-    dtype : {"float64", "float32"}
-    vector_r_cut : float
-        Vector model only: the slots are the lattice displacements ``d`` with
-        ``0 < |d| <= vector_r_cut`` (nearest-neighbour distances; 2.0 gives the four
-        slots ``+-1, +-2`` along a chain and 12 on a strip).
-    message_r_cut : float
-        ``0`` (default): the site network sees ``G_i`` only. ``> 0``: one message-passing
-        step (module notes): the first hidden layer and a ``message_width`` layer embed
-        every site, ``z_i = phi(G_i)``, and the rest of the network reads ``z_i`` and the
-        embeddings ``z_{i + d_k}`` of the sites at ``0 < |d_k| <= message_r_cut`` (per
-        displacement, like the plain descriptor; lattice symmetry by augmentation).
-    message_width : int
-        Width of the site embedding ``z_i`` of a message-passing model.
-    pair_r_cut : float
-        ``0`` (default): no pair term. ``> 0``: add the learned shell-resolved bilinear
-        exchange ``E_pair`` (module notes) over displacements ``0 < |d| <= pair_r_cut``
-        (nearest-neighbour distances) to the energy; conservative or generalized only.
-    """
-
-    descriptor: dict = field(default_factory=lambda: DescriptorConfig().to_dict())
-    hidden: tuple[int, ...] = (64, 64)
-    activation: str = "silu"
-    potential: str = "conservative"
-    lead_columns: int = 0
-    dtype: str = "float64"
-    vector_r_cut: float = 2.0
-    message_r_cut: float = 0.0
-    message_width: int = 16
-    pair_r_cut: float = 0.0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        DescriptorConfig.from_dict(self.descriptor)
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation={self.activation!r} is not allowed; use one of {tuple(ACTIVATIONS)}."
-            )
-        if self.potential not in POTENTIALS:
-            raise ValueError(
-                f"potential={self.potential!r} is not allowed; use one of {POTENTIALS}."
-            )
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype={self.dtype!r} is not allowed; use one of {tuple(DTYPES)}.")
-        if self.lead_columns < 0 or any(h < 1 for h in self.hidden):
-            raise ValueError("lead_columns must be >= 0 and every hidden width >= 1.")
-        object.__setattr__(self, "vector_r_cut", float(self.vector_r_cut))
-        if not self.vector_r_cut >= 1.0:
-            raise ValueError(
-                f"vector_r_cut={self.vector_r_cut!r} must be >= 1 (the nearest-neighbour "
-                "distance) so that the vector model has at least one slot."
-            )
-        object.__setattr__(self, "message_r_cut", float(self.message_r_cut))
-        if self.message_r_cut:
-            if not self.message_r_cut >= 1.0:
-                raise ValueError(
-                    f"message_r_cut={self.message_r_cut!r} must be 0 (no message passing) or "
-                    ">= 1 (the nearest-neighbour distance)."
-                )
-            if self.potential == "vector" or len(self.hidden) < 2 or self.message_width < 1:
-                raise ValueError(
-                    f"message_r_cut={self.message_r_cut} needs potential 'conservative' or "
-                    f"'generalized' (got {self.potential!r}), at least two hidden widths (got "
-                    f"{list(self.hidden)}) and message_width >= 1 (got {self.message_width})."
-                )
-
-        object.__setattr__(self, "pair_r_cut", float(self.pair_r_cut))
-        if self.pair_r_cut and not (self.pair_r_cut >= 1.0 and self.potential != "vector"):
-            raise ValueError(
-                f"pair_r_cut={self.pair_r_cut!r} must be 0 (no pair term) or >= 1 (the "
-                f"nearest-neighbour distance) with potential 'conservative' or 'generalized' "
-                f"(got {self.potential!r})."
-            )
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["hidden"] = list(self.hidden)
-        return d
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ModelConfig:
-        return dataclass_from_dict(cls, data, "model")
 
 
 def lead_encoding(lattice: Lattice, lead_columns: int) -> NDArray[np.float64]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -44,6 +44,28 @@ from mllg.nn.model import (
     gather_neighbours,
     save_model,
 )
+from mllg.settings import TrainConfig
+
+__all__ = [
+    "ORIGINS",
+    "REQUIRED",
+    "FieldData",
+    "FieldDataModule",
+    "FieldRegression",
+    "TrainConfig",
+    "evaluate",
+    "field_metrics",
+    "fit_normalization",
+    "fit_pair_couplings",
+    "load_field_data",
+    "model_from_checkpoint",
+    "parity_plot",
+    "perpendicular",
+    "sample_training_frames",
+    "split_frames",
+    "symmetry_permutations",
+    "train",
+]
 
 REQUIRED = ("spins", "fields")
 
@@ -460,61 +482,6 @@ def model_from_checkpoint(path: str | Path, lattice: Lattice | None = None) -> B
     return model.eval()
 
 
-@dataclass
-class TrainConfig:
-    """Training settings (see :func:`train`).
-
-    Parameters
-    ----------
-    model : dict
-        :class:`mllg.nn.ModelConfig` fields.
-    lr, energy_weight, batch_size, max_epochs, patience : optimizer settings; Adam with
-        learning rate ``lr``, loss weight of the energy term, frames per batch, epoch
-        limit and early-stopping patience (epochs without a better validation loss).
-    val_fraction, test_fraction, seed : seeded split of the frames; ``seed`` also seeds
-        the weights and the batch order.
-    split_seed : int, optional
-        Seed of the frame split instead of ``seed``: committee members that differ only
-        in their weights and batch order share one split, so their mean can be scored on
-        frames none of them trained on.
-    threads : torch intra-op threads.
-    augment_point_group : bool
-        Train on a random lattice point-group image of every frame (an exact symmetry of
-        the s-d model; makes the unsymmetrized ``plain`` descriptor learn it; no effect on
-        the exactly invariant bispectrum beyond rounding).
-    augment_time_reversal : bool
-        Equilibrium data only: flip ``S, h -> -S, -h`` of a random half of the frames
-        (time reversal; ``E[-S] = E[S]`` for real hoppings).
-    lr_schedule : {"plateau", "cosine"}
-        ``plateau``: halve the learning rate after 8 epochs without improvement;
-        ``cosine``: anneal from ``lr`` to ``lr / 100`` over ``max_epochs``.
-    grad_clip : float
-        Clip the global L2 norm of each step's gradient (of the normalized loss) to this
-        value; 0: off. A guard against loss spikes in long runs at a high learning rate
-        (a wide message-passing model diverged once at epoch 23 of 200 at ``lr = 3e-3``;
-        its gradient norms were 0.1-0.2 per batch before, so 1.0 touches only spikes).
-    """
-
-    model: dict = field(default_factory=lambda: ModelConfig().to_dict())
-    lr: float = 2e-3
-    energy_weight: float = 0.1
-    batch_size: int = 4
-    max_epochs: int = 100
-    patience: int = 20
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
-    seed: int = 0
-    split_seed: int | None = None
-    threads: int = 1
-    augment_point_group: bool = False
-    augment_time_reversal: bool = False
-    lr_schedule: str = "plateau"
-    grad_clip: float = 0.0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
 def train(
     data: FieldData | str | Path | list, config: TrainConfig, out_dir: str | Path
 ) -> tuple[BPModel, dict]:
@@ -524,10 +491,6 @@ def train(
     ``model/`` (:func:`mllg.nn.save_model`), ``metrics.json``, ``parity.png``.
     Returns the best model (lowest validation loss) and the metrics dict.
     """
-    if not config.grad_clip >= 0:
-        raise ValueError(
-            f"grad_clip={config.grad_clip!r} is not allowed; use a number >= 0 (0: off)."
-        )
     out_dir = Path(out_dir)
     torch.set_num_threads(config.threads)
     pl.seed_everything(config.seed, workers=True, verbose=False)
@@ -557,7 +520,7 @@ def train(
     )
     trainer = pl.Trainer(
         max_epochs=config.max_epochs,
-        accelerator="cpu",
+        accelerator="gpu" if config.device == "cuda" else "cpu",
         devices=1,
         callbacks=[EarlyStopping("val_loss", patience=config.patience), ckpt],
         logger=CSVLogger(out_dir, name="logs", version=0),
@@ -770,101 +733,3 @@ def sample_training_frames(
                 origin.append(code)
     data = FieldData(lattice, np.stack(frames), np.stack(fields), np.array(energy))
     return data, np.array(origin, dtype=np.int64)
-
-
-def recommended_config(system: str = "tetrahedral") -> dict:
-    """Measured recipe (``benchmarks/RESULTS.md``, rounds 2-7) for a system.
-
-    Parameters
-    ----------
-    system : {"tetrahedral", "120", "double_exchange", "strip"}
-        Triangular f = 1/4, J = 2 (tetrahedral regime); triangular f = 1/2, J = 6
-        (120 deg); square double exchange J = 6, n = 0.97; driven strip (vector model of
-        ``h(V) - h(0)`` with lead features, ``benchmarks/RESULTS.md``, "vector model").
-
-    Returns
-    -------
-    dict
-        ``sampling``: the ED training lattice ``L``, the label ensemble
-        (``"ensemble"``: ``"canonical"``, or ``"grand_canonical"`` at the ``mu`` that gives
-        the sampled frames the target mean filling, :func:`mllg.electrons.ed.mu_for_mean_filling`),
-        the electronic ``kT`` of the labels, and the keyword arguments of
-        :func:`sample_training_frames`; ``train``: a :class:`TrainConfig` to pass to
-        :func:`train`.
-
-    Notes
-    -----
-    Measured on held-out frames (perpendicular-field relative RMSE; 466 training frames,
-    plain descriptor ``r_cut = 4`` with neighbour bonds and elementary triangles within
-    radius 2, (64, 64) SiLU network):
-
-    * double exchange 1.3-1.4 % (R^2 0.9998): grand-canonical labels at kT = 0.2 with
-      ``mu`` fixed by the mean filling 0.485, no augmentation, batch 4, 300 epochs, field
-      loss only (``energy_weight = 0``); the median canonical ``mu`` (mean filling 0.464)
-      gave 5.0 %, canonical kT = 0 labels 34 % (their chemical potential depends on the
-      whole 10x10 configuration);
-    * 120 deg 1.1 % (R^2 0.9999), canonical kT = 0 labels, augmented, 60 epochs;
-    * tetrahedral, single-site network: 9.3 % at kT = 0.2 and 6.4-6.6 % at kT = 0.3
-      (R^2 0.996), grand canonical, no augmentation, 200-300 epochs: neither r_c = 6 on
-      18x18 lattices, bonds and triangles over the whole cutoff, nor a (128, 128) network
-      moved it. One message-passing step (``message_r_cut = 2``, the recipe's model):
-      7.1 % at kT = 0.2 and 4.6 % at kT = 0.3 on the same frames; 2.8-2.9 % at kT = 0.3
-      (R^2 0.9992; 3.3 % on the harder model-driven test split) with a (128, 128),
-      ``message_width = 32`` model trained 150 epochs with ``grad_clip = 1`` on 10x the
-      frames (model-driven, round 6), at 3x (8.5x for the wide model) the evaluation cost
-      of the plain model. The fitted pair exchange to r = 6 (``pair_r_cut = 6``, round 7;
-      free at evaluation) lowers that wide model to 2.7 % (R^2 0.9993) and 3.1 % on the
-      model-driven split; the committee mean of two seeds gives 2.5 % and 2.9 % (R^2
-      0.9992). At 466 training frames (mp2 (64, 64)) it changes nothing (4.66 against
-      4.59 %).
-      kT = 0.2 keeps the tetrahedral ground state (margin 0.050 t per site instead of
-      0.063).
-
-    A BP energy is a sum of local terms, i.e. grand canonical: train on grand-canonical
-    labels whenever the canonical chemical potential varies between frames. The plain
-    descriptor matched the exactly invariant bispectrum at equal network size at a
-    fraction of the cost per site; without augmentation it learns the lattice frame only.
-    """
-    plain = {"kind": "plain", "r_cut": 4.0, "inner_r_cut": 2.0}
-    common = {"n_perturbed": 300, "llg_kTs": (0.02, 0.05, 0.1), "n_quench": 2}
-    long = {"batch_size": 4, "max_epochs": 300, "augment": False, "energy_weight": 0.0}
-    short = {"batch_size": 8, "max_epochs": 60, "augment": True, "energy_weight": 0.1}
-    recipes = {
-        "tetrahedral": ({"L": 12, "ensemble": "grand_canonical", "kT": 0.2, **common}, True, long),
-        "120": ({"L": 12, "ensemble": "canonical", "kT": 0.0, **common}, True, short),
-        "double_exchange": (
-            {"L": 10, "ensemble": "grand_canonical", "kT": 0.2, **common},
-            True,
-            long,
-        ),
-        "strip": (
-            {"ensemble": "grand_canonical", "kT": 0.0025, "n_perturbed": 300},
-            False,
-            short,
-        ),
-    }
-    if system not in recipes:
-        raise ValueError(f"system={system!r} is not allowed; use one of {tuple(recipes)}.")
-    sampling, equilibrium, fit = recipes[system]
-    model = ModelConfig(
-        descriptor=plain,
-        hidden=(64, 64),
-        potential="conservative" if equilibrium else "vector",
-        lead_columns=0 if equilibrium else 5,
-        # tetrahedral: one message-passing step (round 6: 6.5 -> 4.6 % on the same frames)
-        # and the fitted pair exchange to r = 6 (round 7: 3.3 -> 3.1 % on 4656 frames)
-        message_r_cut=2.0 if system == "tetrahedral" else 0.0,
-        pair_r_cut=6.0 if system == "tetrahedral" else 0.0,
-    )
-    train_cfg = TrainConfig(
-        model=model.to_dict(),
-        lr=3e-3,
-        energy_weight=fit["energy_weight"],
-        batch_size=fit["batch_size"],
-        max_epochs=fit["max_epochs"],
-        patience=fit["max_epochs"],
-        augment_point_group=fit["augment"],
-        augment_time_reversal=equilibrium and fit["augment"],
-        lr_schedule="cosine",
-    )
-    return {"sampling": dict(sampling), "train": train_cfg}
