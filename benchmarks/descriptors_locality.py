@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 
+from mllg.analysis.locality import field_change
 from mllg.electrons.base import Ensemble
 from mllg.electrons.ed import ExactDiagonalization
 from mllg.hamiltonian import SdHamiltonian
@@ -56,43 +57,6 @@ def floor(lat, ed, texture, kind, radii, n_samples, rng) -> dict:
         for _ in range(n_samples)
     )
     return field_change(lat, ed, pairs, radii, rng)
-
-
-def field_change(lat, ed, pairs, radii, rng, centres: int = 1) -> dict:
-    """``delta(r)``: relative rms change of ``h_perp`` at a centre site when the spins
-    farther than ``r`` from it are taken from the second configuration of a pair.
-
-    ``pairs`` yields ``(a, b)``: the configuration and an independent one of the same
-    kind; ``centres`` random centre sites per pair. The scale is the rms of ``h_perp``
-    over all sites of the ``a`` configurations. Distances are minimum-image on the torus.
-    """
-    out = {}
-    scale2 = []
-    dist_cache = {}
-    errs = {r: [] for r in radii}
-    for a, b in pairs:
-        ha = ed.solve(a).fields
-        hp = ha - (ha * a).sum(-1, keepdims=True) * a
-        scale2.append((hp**2).sum(-1).mean())
-        for c in rng.choice(lat.N, centres, replace=False):
-            c = int(c)
-            if c not in dist_cache:
-                d = lat.coords - lat.coords[c]
-                size = np.array([lat.Lx, lat.Ly])
-                d = (d + size // 2) % size - size // 2
-                dist_cache[c] = np.linalg.norm(d @ lat.primitive, axis=1)
-            dist = dist_cache[c]
-            for r in radii:
-                s = a.copy()
-                far = dist > r + 1e-9
-                s[far] = b[far]
-                dh = ed.solve(s).fields[c] - ha[c]
-                errs[r].append(np.sum((dh - np.dot(dh, a[c]) * a[c]) ** 2))
-    scale = np.sqrt(np.mean(scale2))
-    for r in radii:
-        out[str(r)] = float(np.sqrt(np.mean(errs[r])) / scale)
-    out["rms_h_perp"] = float(scale)
-    return out
 
 
 def main() -> None:

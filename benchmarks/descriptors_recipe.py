@@ -209,9 +209,9 @@ def locality(data: FieldData, origin: np.ndarray, args, info: dict) -> dict:
     from the centre are taken from another frame of the same origin and the centre's
     field is recomputed by the solver that made the labels (grand canonical at the data
     set's ``mu`` with ``--grand-canonical``). ``delta(r) / sqrt(2)`` estimates the error
-    of the best ``r``-local model on these frames (``descriptors_locality.field_change``).
+    of the best ``r``-local model on these frames (:func:`mllg.analysis.locality.field_change`).
     """
-    from descriptors_locality import field_change
+    from mllg.analysis.locality import field_change
 
     kind, L, J, filling, _ = _system(args)
     ens = (

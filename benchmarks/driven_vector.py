@@ -1,6 +1,6 @@
 """Driven chain: vector model vs generalized potential on the NEGF field, and v(V).
 
-For every bias V the workflow's own functions (:mod:`mllg.studies`) sample perturbed
+For every bias V the workflow's own functions (:mod:`mllg.workflow`) sample perturbed
 domain walls with their NEGF fields at V and at 0 (``sample``), train the V = 0 model on
 ``h(0)`` and a model of the nonequilibrium part ``h_neq = h(V) - h(0)``
 (``train_model``, ``train.target = nonequilibrium``), evaluate both on fresh walls and
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mllg import studies
+from mllg import workflow
 from mllg.config import deep_merge, load_system_files, validate_config, voltage_tag
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,7 +63,7 @@ def stores(system: dict[str, Any], tag: str, root: Path) -> list[Path]:
     for chunk in range(int(system["sample"]["chunks"])):
         p = root / "data" / tag / f"chunk{chunk}.zarr"
         if not p.exists():
-            studies.sample(system, tag, chunk, p)
+            workflow.sample(system, tag, chunk, p)
         out.append(p)
     return out
 
@@ -80,7 +80,7 @@ def smooth_wall_metrics(
     from mllg.nn import load_model
     from mllg.nn.training import field_metrics
 
-    exact = studies.exact_solver(system, system["sample"]["L"], bias=0.0)
+    exact = workflow.System.of(system).exact_solver(system["sample"]["L"], bias=0.0)
     lat = exact.hamiltonian.lattice
     walls = wall_configurations(lat, n, rng=seed, noise=0.02)
     h0 = np.stack([exact(s) for s in walls])
@@ -147,7 +147,7 @@ def main() -> None:
         sys_eq["train"]["potential"] = base_pot
         base_dir = root / label / "V0"
         t1 = time.perf_counter()
-        m_eq = studies.train_model(sys_eq, eq_data, 0, base_dir)
+        m_eq = workflow.train_model(sys_eq, eq_data, 0, base_dir)
         eq_time = time.perf_counter() - t1
         drift = None
         if int(sys_p["validate"]["llg_steps"]):  # V = 0: the relaxed ML wall should not move
@@ -155,9 +155,9 @@ def main() -> None:
             from mllg.io import open_store
 
             traj = root / label / "V0" / "sim.zarr"
-            studies.simulate(sys_p, voltage_tag(0.0), 0, [base_dir / "model"], traj)
+            workflow.simulate(sys_p, voltage_tag(0.0), 0, [base_dir / "model"], traj)
             ds = open_store(traj)
-            lat = studies.system_lattice(sys_p, sys_p["simulate"]["L"])
+            lat = workflow.System.of(sys_p).lattice(sys_p["simulate"]["L"])
             pos = wall_positions(ds["spins"].transpose("frame", "site", "vec").values, lat)
             drift = wall_velocity(ds["time"].values, pos, t_min=sys_p["analyze"]["t_min"])[0]
             print(f"{label}: V = 0 ML wall drift {drift:.2e} sites/t", flush=True)
@@ -168,10 +168,10 @@ def main() -> None:
             sample_s += time.perf_counter() - t1
             run = root / label / tag
             t1 = time.perf_counter()
-            m = studies.train_model(sys_p, data, 0, run / "train")
+            m = workflow.train_model(sys_p, data, 0, run / "train")
             train_s = time.perf_counter() - t1
             models, base = [run / "train" / "model"], [base_dir / "model"]
-            val = studies.validate(sys_p, tag, models, run / "validate", base)
+            val = workflow.validate(sys_p, tag, models, run / "validate", base)
             smooth = smooth_wall_metrics(sys_p, v, models[0], base[0])
             row = {
                 "potential": pot,
@@ -195,8 +195,8 @@ def main() -> None:
             }
             if int(sys_p["validate"]["llg_steps"]):
                 traj = run / "sim.zarr"
-                studies.simulate(sys_p, tag, 0, models, traj, base, base)
-                ana = studies.analyze(
+                workflow.simulate(sys_p, tag, 0, models, traj, base, base)
+                ana = workflow.analyze(
                     sys_p,
                     {tag: [traj]},
                     {tag: run / "validate" / "metrics.json"},

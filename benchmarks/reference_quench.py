@@ -37,7 +37,7 @@ def observables(lattice, spins: np.ndarray) -> dict[str, float]:
     """Texture observables of one frame (N, 3), see the module docstring."""
     stag = (-1.0) ** (lattice.x + lattice.y)
     frac = order_fractions(lattice, spins)
-    series = quench_series(lattice, spins[None], "double_exchange")
+    series = quench_series(lattice, spins[None], "ferro_af")
     return {
         "nn": float(nn_correlation(lattice, spins).mean()),
         "m_stag": float(np.linalg.norm((stag[:, None] * spins).mean(0))),

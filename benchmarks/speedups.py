@@ -32,15 +32,17 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from mllg import studies, textures
-from mllg.config import load_system_files, selected_systems, validate_config
+from mllg import textures
+from mllg.config import load_system_files, selected_systems, validate_config, voltage_tag
+from mllg.providers import ml_provider
+from mllg.workflow import System, build_model
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def step_time(provider, system: dict, lattice, spins: np.ndarray, repeats: int) -> float:
     """Median wall time of one production LLG step (after one warm-up step), seconds."""
-    llg = studies.production_llg(system, provider, seed=0)
+    llg = System.of(system).llg(provider, seed=0)
     times = []
     for k in range(repeats + 1):
         t0 = time.perf_counter()
@@ -55,7 +57,8 @@ def kpm_solver(system: dict, size: int):
     """KPM provider (default moments and probing) of an equilibrium system on L x L."""
     from mllg.electrons.kpm import KernelPolynomial
 
-    _, ham, ens = studies.build_model({**studies._physics(system["model"]), "L": size})
+    keys = ("lattice", "t1", "t2", "t3", "J", "filling", "mu", "kT")
+    _, ham, ens = build_model({**{k: system["model"][k] for k in keys}, "L": size})
     return KernelPolynomial(ham, ens)
 
 
@@ -63,34 +66,31 @@ def rows_of(name: str, system: dict, results: Path, kpm_size: int, repeats: int)
     """Timing rows of one system."""
     train = results / name / "train"
     rows = []
-    if system["kind"] == "driven":
+    sys_ = System.of(system)
+    if sys_.kind == "driven":
         volts = sorted(float(v) for v in system["sample"]["voltages"])
         bias = max(volts, key=abs)
-        tag = studies.voltage_tag(bias)
+        tag = voltage_tag(bias)
         size = int(system["sample"]["L"])
-        exact = studies.exact_solver(system, size, bias=bias)
+        exact = sys_.exact_solver(size, bias=bias)
         lat = exact.hamiltonian.lattice
-        base = [train / studies.voltage_tag(0.0) / "seed0" / "model"]
-        ml = studies._provider([train / tag / "seed0" / "model"], base, lat)
-        spins = studies._wall_probe(lat)
+        base = [train / voltage_tag(0.0) / "seed0" / "model"]
+        ml = ml_provider([train / tag / "seed0" / "model"], lat, base)
+        spins = sys_.speed_probe(lat)
         cases = [(f"NEGF, V = {bias:+.2f}", exact, lat, spins)]
     else:
         size = int(system["sample"]["L"])
-        exact = studies.exact_solver(system, size)
+        exact = sys_.exact_solver(size)
         lat = exact.hamiltonian.lattice
-        ml = studies._provider([train / "eq" / "seed0" / "model"], None, lat)
+        ml = ml_provider([train / "eq" / "seed0" / "model"], lat)
         spins = textures.random_spins(lat.N, np.random.default_rng(1))
         cases = [(system["sample"]["solver"].upper(), exact, lat, spins)]
-        big = studies.system_lattice(system, kpm_size)
+        big = sys_.lattice(kpm_size)
         cases.append(("KPM", kpm_solver(system, kpm_size), big, None))
     for solver, exact_provider, lattice, s0 in cases:
         s0 = s0 if s0 is not None else textures.random_spins(lattice.N, np.random.default_rng(1))
-        ml_provider = (
-            ml
-            if lattice is lat
-            else studies._provider([train / "eq" / "seed0" / "model"], None, lattice)
-        )
-        t_ml = step_time(ml_provider, system, lattice, s0, repeats)
+        ml_lat = ml if lattice is lat else ml_provider([train / "eq" / "seed0" / "model"], lattice)
+        t_ml = step_time(ml_lat, system, lattice, s0, repeats)
         t_exact = step_time(exact_provider, system, lattice, s0, repeats)
         rows.append(
             {

@@ -1,4 +1,4 @@
-"""Rule analyze: L(t), growth exponent or v(V) (logic in mllg.studies.analyze)."""
+"""Rule analyze: L(t), growth exponent or v(V) (logic in mllg.workflow.analyze)."""
 
 import sys
 from pathlib import Path
@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir)))  # noqa: F821
 from _common import setup  # noqa: E402
 
 log = setup(snakemake)  # noqa: F821
-from mllg.studies import analyze  # noqa: E402
+from mllg.workflow import analyze  # noqa: E402
 
 tags = snakemake.params.tags  # noqa: F821
 n_seeds = len(snakemake.params.seeds)  # noqa: F821

@@ -1,4 +1,4 @@
-"""Rules figures_*: figures of one system (logic in mllg.studies.figures)."""
+"""Rules figures_*: figures of one system (logic in mllg.workflow.figures)."""
 
 import sys
 from pathlib import Path
@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir)))  # noqa: F821
 from _common import setup  # noqa: E402
 
 log = setup(snakemake)  # noqa: F821
-from mllg.studies import figures  # noqa: E402
+from mllg.workflow import figures  # noqa: E402
 
 figures(
     snakemake.params.system,  # noqa: F821

@@ -1,4 +1,4 @@
-"""Rule simulate: one ML-LLG production run (logic in mllg.studies.simulate)."""
+"""Rule simulate: one ML-LLG production run (logic in mllg.workflow.simulate)."""
 
 import sys
 from pathlib import Path
@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir)))  # noqa: F821
 from _common import setup  # noqa: E402
 
 log = setup(snakemake)  # noqa: F821
-from mllg.studies import simulate  # noqa: E402
+from mllg.workflow import simulate  # noqa: E402
 
 info = simulate(
     snakemake.params.system,  # noqa: F821
@@ -17,5 +17,6 @@ info = simulate(
     snakemake.output.trajectory,  # noqa: F821
     relax_model_dirs=list(snakemake.input.relax_models) or None,  # noqa: F821
     base_model_dirs=list(snakemake.input.base_models) or None,  # noqa: F821
+    gpu=int(getattr(snakemake.resources, "gpu", 0) or 0),  # noqa: F821
 )
 log.info("run: %s", info)

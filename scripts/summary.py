@@ -1,4 +1,4 @@
-"""Rule summary: headline numbers of a system (logic in mllg.studies.summary)."""
+"""Rule summary: headline numbers of a system (logic in mllg.workflow.summary)."""
 
 import sys
 from pathlib import Path
@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir)))  # noqa: F821
 from _common import setup  # noqa: E402
 
 log = setup(snakemake)  # noqa: F821
-from mllg.studies import summary  # noqa: E402
+from mllg.workflow import summary  # noqa: E402
 
 tags = snakemake.params.tags  # noqa: F821
 train = list(snakemake.input.train)  # noqa: F821

@@ -1,4 +1,4 @@
-"""Rule train: one BP model (logic in mllg.studies.train_model)."""
+"""Rule train: one BP model (logic in mllg.workflow.train)."""
 
 import sys
 from pathlib import Path
@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir)))  # noqa: F821
 from _common import setup  # noqa: E402
 
 log = setup(snakemake)  # noqa: F821
-from mllg.studies import train_model  # noqa: E402
+from mllg.workflow import train_model  # noqa: E402
 
 out_dir = Path(snakemake.output.metrics).parent  # noqa: F821
 metrics = train_model(
@@ -15,5 +15,6 @@ metrics = train_model(
     list(snakemake.input.data),  # noqa: F821
     int(snakemake.wildcards.seed),  # noqa: F821
     out_dir,
+    gpu=int(getattr(snakemake.resources, "gpu", 0) or 0),  # noqa: F821
 )
 log.info("metrics: %s", metrics)

@@ -1,4 +1,4 @@
-"""Rule validate: ML vs exact fields, speed, short LLG (logic in mllg.studies.validate)."""
+"""Rule validate: ML vs exact fields, speed, short LLG (logic in mllg.workflow.validate)."""
 
 import sys
 from pathlib import Path
@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir)))  # noqa: F821
 from _common import setup  # noqa: E402
 
 log = setup(snakemake)  # noqa: F821
-from mllg.studies import validate  # noqa: E402
+from mllg.workflow import validate  # noqa: E402
 
 metrics = validate(
     snakemake.params.system,  # noqa: F821

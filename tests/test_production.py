@@ -14,7 +14,7 @@ from mllg.io import open_store
 from mllg.lattice import make_lattice
 from mllg.nn import BPModel, ModelConfig, save_model
 from mllg.nn.provider import MLFieldProvider
-from mllg.production import BlowUpError, QuenchConfig, run_quench
+from mllg.production import BlowUpError, RunConfig, run_quench
 
 CFG = dict(kT=0.05, alpha=0.4, dt=0.05, n_steps=40, save_every=5, seed=7)
 
@@ -61,7 +61,7 @@ class _Crash:
 def test_interrupted_quench_resumes_bit_identically(tmp_path, monkeypatch):
     lat = make_lattice("triangular", 6)
     model = _model(lat)
-    cfg = QuenchConfig(**CFG)
+    cfg = RunConfig(**CFG)
     full = run_quench(model, lat, tmp_path / "full.zarr", cfg)
     assert full["n_frames"] == 9 and full["final_time"] == pytest.approx(2.0)
     for calls in (5, 23, 40, 20, 12):  # die at several points, each run resumes
@@ -77,7 +77,7 @@ def test_interrupted_quench_resumes_bit_identically(tmp_path, monkeypatch):
     assert a.attrs["solver"] == "ml" and a.attrs["kT"] == 0.05
     assert np.all(np.isfinite(a["energy"].values))
     # extending the run continues it: n_steps is not part of the run identity
-    longer = QuenchConfig(**{**CFG, "n_steps": 50})
+    longer = RunConfig(**{**CFG, "n_steps": 50})
     out = run_quench(model, lat, tmp_path / "cut.zarr", longer)
     assert out["n_frames"] == 11 and out["steps_run"] == 10
     np.testing.assert_array_equal(open_store(tmp_path / "cut.zarr")["spins"].values[:9], a["spins"])
@@ -97,7 +97,7 @@ def test_blow_up_stops_with_a_message_and_keeps_the_last_good_frame(tmp_path, mo
 
     monkeypatch.setattr(MLFieldProvider, "evaluate", evaluate)
     with pytest.raises(BlowUpError, match="blew up at step 15.*last good frame"):
-        run_quench(_model(lat), lat, tmp_path / "t.zarr", QuenchConfig(**CFG))
+        run_quench(_model(lat), lat, tmp_path / "t.zarr", RunConfig(**CFG))
     ds = open_store(tmp_path / "t.zarr")
     np.testing.assert_array_equal(ds["step"].values, [0, 5, 10])
     assert np.all(np.isfinite(ds["spins"].values))
@@ -107,16 +107,16 @@ def test_bad_input_is_refused_and_nothing_is_overwritten(tmp_path):
     lat = make_lattice("triangular", 6)
     model = _model(lat)
     for key, value in (("dt", 0.0), ("dt", -0.1), ("kT", -0.01), ("alpha", -1.0)):
-        with pytest.raises(ValueError, match=f"quench {key}="):
-            QuenchConfig(**{**CFG, key: value})
+        with pytest.raises(ValueError, match=f"run {key}="):
+            RunConfig(**{**CFG, key: value})
     with pytest.raises(ValueError, match="needs alpha > 0"):
-        QuenchConfig(**{**CFG, "alpha": 0.0})
-    cfg = QuenchConfig(**CFG)
+        RunConfig(**{**CFG, "alpha": 0.0})
+    cfg = RunConfig(**CFG)
     with pytest.raises(ValueError, match="trained on a 'square' lattice"):
         run_quench(_model(make_lattice("square", 4)), lat, tmp_path / "x.zarr", cfg)
     gen = _model(lat, potential="generalized")
     with pytest.raises(ValueError, match="'generalized' potential"):
-        run_quench(gen, lat, tmp_path / "x.zarr", cfg)
+        run_quench(gen, lat, tmp_path / "x.zarr", cfg, potential="conservative")
     save_model(model, tmp_path / "m", extra={"system": {"J": 2.0, "filling": 0.25}})
     with pytest.raises(ValueError, match="trained for J=2.0"):
         run_quench(tmp_path / "m", lat, tmp_path / "x.zarr", cfg, system={"J": 3.0})
@@ -127,7 +127,7 @@ def test_bad_input_is_refused_and_nothing_is_overwritten(tmp_path):
     path = tmp_path / "t.zarr"
     run_quench(tmp_path / "m", lat, path, cfg, system={"J": 2.0})
     before = {p: p.read_bytes() for p in path.rglob("*") if p.is_file()}
-    for other in (QuenchConfig(**{**CFG, "seed": 8}), QuenchConfig(**{**CFG, "dt": 0.04})):
+    for other in (RunConfig(**{**CFG, "seed": 8}), RunConfig(**{**CFG, "dt": 0.04})):
         with pytest.raises(ValueError, match="another configuration"):
             run_quench(tmp_path / "m", lat, path, other, system={"J": 2.0})
     with pytest.raises(ValueError, match="another configuration"):
@@ -144,7 +144,7 @@ def test_model_trained_small_runs_on_a_larger_lattice(tmp_path):
     small, big = make_lattice("triangular", 6), make_lattice("triangular", 12)
     model = _model(small)
     save_model(model, tmp_path / "m")
-    out = run_quench(tmp_path / "m", big, tmp_path / "t.zarr", QuenchConfig(**CFG))
+    out = run_quench(tmp_path / "m", big, tmp_path / "t.zarr", RunConfig(**CFG))
     ds = open_store(tmp_path / "t.zarr")
     assert out["n_frames"] == 9 and ds.attrs["Lx"] == 12 and ds["spins"].shape == (9, 144, 3)
     # the ML fields of the first frame are those of the model on the big lattice

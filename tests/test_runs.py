@@ -10,7 +10,6 @@ from mllg.hamiltonian import SdHamiltonian
 from mllg.io import open_store, provenance
 from mllg.lattice import make_lattice
 from mllg.runs import run_llg
-from mllg.studies import relax
 
 
 class Crashing:
@@ -52,34 +51,34 @@ def test_interrupted_langevin_run_resumes_identically(tmp_path):
     assert json.loads(full.attrs["rng_state"]) == json.loads(cut.attrs["rng_state"])
 
 
-def test_relax_study_writes_contract_outputs(tmp_path):
-    cfg = dict(
-        lattice="triangular",
-        L=4,
-        J=2.0,
-        filling=0.25,
-        alpha=1.0,
-        dt=0.2,
-        n_steps=40,
-        save_every=10,
-        seed=3,
-    )
-    out = relax(cfg, tmp_path / "t.zarr", tmp_path / "f.png", tmp_path / "s.json")
+def test_engine_runs_an_exact_solver_with_contract_attrs(tmp_path):
+    """The production engine with an ED provider: contract attrs, energy recorded, and
+    a damped T = 0 run lowers the energy at every saved frame."""
+    from mllg.production import RunConfig, run
+
+    lat = make_lattice("triangular", 4)
+    ed = ExactDiagonalization(SdHamiltonian(lat, J=2.0), Ensemble.canonical(0.25))
+    cfg = RunConfig(kT=0.0, alpha=1.0, dt=0.2, n_steps=40, save_every=10, seed=3)
+    attrs = {"t1": 1.0, "t2": 0.0, "t3": 0.0, "J": 2.0, "kT": 0.0, "filling": 0.25}
+    out = run(ed, lat, tmp_path / "t.zarr", cfg, attrs={**attrs, "solver": "ed"})
     ds = open_store(tmp_path / "t.zarr")
     for key in ("lattice", "Lx", "Ly", "t1", "t2", "t3", "J", "kT", "filling", "solver"):
         assert key in ds.attrs
-    assert ds.attrs["solver"] == "ed" and ds.sizes["frame"] == 5
-    assert json.loads((tmp_path / "s.json").read_text()) == out
-    assert (tmp_path / "f.png").stat().st_size > 10_000
+    assert ds.attrs["solver"] == "ed" and ds.sizes["frame"] == out["n_frames"] == 5
+    assert ds.attrs["provider_identity"]["kind"] == "ExactDiagonalization"
     assert np.all(np.diff(ds["energy"].values) < 0)  # damped, T = 0: energy decreases
 
 
 RELAX_SCRIPT = """
 import sys
-from mllg.studies import relax
-cfg = dict(lattice="square", L=6, J=3.0, filling=0.4, alpha=0.3, dt=0.05, kT_bath=0.3,
-           n_steps=1200, save_every=4, seed=5)
-relax(cfg, sys.argv[1] + "/t.zarr", sys.argv[1] + "/f.png", sys.argv[1] + "/s.json")
+from mllg.electrons import Ensemble, ExactDiagonalization
+from mllg.hamiltonian import SdHamiltonian
+from mllg.lattice import make_lattice
+from mllg.production import RunConfig, run
+lat = make_lattice("square", 6)
+ed = ExactDiagonalization(SdHamiltonian(lat, J=3.0), Ensemble.canonical(0.4))
+cfg = RunConfig(kT=0.3, alpha=0.3, dt=0.05, n_steps=1200, save_every=4, seed=5)
+run(ed, lat, sys.argv[1] + "/t.zarr", cfg, attrs={"solver": "ed"})
 """
 
 

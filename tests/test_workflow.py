@@ -400,13 +400,13 @@ def test_report_builds_and_contains_every_figure(finished_run, tmp_path):
 
 
 def test_driven_stages_without_snakemake(tmp_path):
-    """The driven pipeline functions of mllg.studies on a tiny chain: data at V keep the
+    """The driven stage functions of mllg.workflow on a tiny chain: data at V keep the
     V = 0 fields of the same spins, the V != 0 model learns h(V) - h(0), and validate and
     simulate use the V = 0 model plus that one (train.target = nonequilibrium)."""
     import copy
 
-    from mllg import studies
-    from mllg.config import deep_merge, load_system_files, validate_config
+    from mllg import workflow
+    from mllg.config import deep_merge, load_system_files, tag_voltage, validate_config
 
     over = {
         "system": "driven_domain_wall",
@@ -426,10 +426,10 @@ def test_driven_stages_without_snakemake(tmp_path):
     models = {}
     for tag in ("V+0.000", "V+0.400"):
         store = tmp_path / tag / "data.zarr"
-        studies.sample(system, tag, 0, store)
+        workflow.sample(system, tag, 0, store)
         ds = open_store(store)
-        assert ds.attrs["bias"] == studies.tag_voltage(tag) and ds.sizes["frame"] == 3
-        data = studies.training_data(system, [store])
+        assert ds.attrs["bias"] == tag_voltage(tag) and ds.sizes["frame"] == 3
+        data = workflow.training_data(system, [store])
         if tag == "V+0.000":
             assert "fields_eq" not in ds
             np.testing.assert_array_equal(data.fields, ds["fields"].values)
@@ -437,22 +437,25 @@ def test_driven_stages_without_snakemake(tmp_path):
             diff = ds["fields"].values - ds["fields_eq"].values
             assert np.abs(diff).max() > 1e-4  # the bias changes the field
             np.testing.assert_allclose(data.fields, diff)
-        metrics = studies.train_model(system, [store], 0, tmp_path / tag / "train")
+        metrics = workflow.train_model(system, [store], 0, tmp_path / tag / "train")
         assert np.isfinite(metrics["perp_rel_rmse"])
         models[tag] = [tmp_path / tag / "train" / "model"]
     base = models["V+0.000"]
-    val = studies.validate(system, "V+0.400", models["V+0.400"], tmp_path / "val", base)
+    val = workflow.validate(system, "V+0.400", models["V+0.400"], tmp_path / "val", base)
     assert "noneq_perp_rel_rmse" in val and val["negf_llg_velocity"] > 0  # moves with e-
     traj = tmp_path / "sim.zarr"
-    studies.simulate(system, "V+0.400", 0, models["V+0.400"], traj, base, base)
+    workflow.simulate(system, "V+0.400", 0, models["V+0.400"], traj, base, base)
     ds = open_store(traj)
     assert ds.attrs["bias"] == 0.4 and ds.attrs["precession"] == 1
     assert ds.sizes["frame"] == 4
     # the simulated field is the sum of the two models (plus the classical anisotropy)
-    lat = studies.system_lattice(system, 8)
+    from mllg.providers import ml_provider
+
+    driven = workflow.System.of(system)
+    lat = driven.lattice(8)
     s0 = ds["spins"].isel(frame=-1).values
-    want = sum(studies._provider(m, None, lat)(s0) for m in (base, models["V+0.400"]))
-    want += studies._classical(system["model"]).fields(s0)  # easy axis K, in the dynamics
+    want = sum(ml_provider(m, lat)(s0) for m in (base, models["V+0.400"]))
+    want += driven.classical().fields(s0)  # easy axis K, in the dynamics
     np.testing.assert_allclose(ds["fields"].isel(frame=-1).values, want, atol=1e-10)
 
 
@@ -463,7 +466,7 @@ def test_grand_canonical_labels_through_sample_train_validate(tmp_path):
     labelled at the same mu)."""
     import copy
 
-    from mllg import studies
+    from mllg import workflow
     from mllg.config import deep_merge, load_system_files, validate_config
 
     name = "square_double_exchange"
@@ -480,14 +483,14 @@ def test_grand_canonical_labels_through_sample_train_validate(tmp_path):
     }
     cfg = validate_config(deep_merge(load_system_files(REPO / "config"), over), SCHEMA)
     system = copy.deepcopy(cfg["systems"][name])
-    store = studies.sample(system, "eq", 0, tmp_path / "data.zarr")
+    store = workflow.sample(system, "eq", 0, tmp_path / "data.zarr")
     ds = open_store(store)
     assert ds.attrs["mu"] == -4.2 and ds.attrs["llg_filling"] == 0.485
-    gc = studies.label_solver(system, 4)
+    gc = workflow.System.of(system).label_solver(4)
     spins = ds["spins"].values
     np.testing.assert_allclose(ds["fields"].values[-1], gc.solve(spins[-1]).fields)
-    canonical = studies.exact_solver(system, 4).solve(spins[-1]).fields
+    canonical = workflow.System.of(system).exact_solver(4).solve(spins[-1]).fields
     assert np.abs(canonical - ds["fields"].values[-1]).max() > 1e-3  # really other labels
-    studies.train_model(system, [store], 0, tmp_path / "train")
-    val = studies.validate(system, "eq", [tmp_path / "train" / "model"], tmp_path / "val")
+    workflow.train_model(system, [store], 0, tmp_path / "train")
+    val = workflow.validate(system, "eq", [tmp_path / "train" / "model"], tmp_path / "val")
     assert np.isfinite(val["perp_rel_rmse"])

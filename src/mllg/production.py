@@ -1,31 +1,43 @@
-"""ML-LLG production runs: the thermal-quench protocol on large lattices, resumable.
+"""The production engine: resumable LLG runs of any field provider into a zarr trajectory.
+
+One engine serves the pipeline's ``simulate`` stage, the command line and the
+benchmarks: :func:`run` integrates LLG with any field provider (a BP model of any
+potential -- conservative, generalized, vector --, a committee mean, a base model plus a
+nonequilibrium part, or an exact solver) and appends frames to a trajectory store.
 
 Protocol (one seed = one independent job):
 
-1. initial state: random unit spins drawn from ``default_rng([seed, 1])`` (an infinite-
-   temperature state: the quench), a named texture, or a given (N, 3) array;
+1. initial state: the given (N, 3) array, or ``RunConfig.initial``: random unit spins
+   from ``default_rng([seed, 1])`` (an infinite-temperature state: the quench) or a named
+   texture;
 2. Langevin LLG (:class:`mllg.dynamics.LLG`, semi-implicit midpoint by default) with the
-   fields of a BP model (:class:`mllg.nn.provider.MLFieldProvider`, float32 by default)
-   at bath temperature ``kT``, damping ``alpha`` and step ``dt`` (time in 1/t), noise
-   seeded by ``seed``:
+   provider's fields plus optional classical terms, at bath temperature ``kT``, damping
+   ``alpha`` and step ``dt`` (time in 1/t), noise seeded by ``seed``:
 
    .. math::
 
        dS_i/dt = p S_i \\times (h_i + \\eta_i) - \\alpha S_i \\times (S_i \\times (h_i + \\eta_i)),
        \\quad \\langle \\eta \\eta \\rangle = 2 \\alpha kT / (1 + \\alpha^2)
 
-3. a frame (spins, fields, energy, time, step) appended to a zarr trajectory every
-   ``save_every`` steps, with the noise-generator state, through :func:`mllg.runs.run_llg`.
+3. a frame (spins, fields, energy, time, step) appended every ``save_every`` steps, with
+   the noise-generator state, through :func:`mllg.runs.run_llg`.
 
-Rerunning the same command after ``kill -9`` continues from the last complete frame and
-gives the frames of an uninterrupted run bit for bit (same seed, same thread count).
-A larger ``n_steps`` extends a finished run (``n_steps`` is not part of the run identity).
+Identity and resume: the run's identity (settings that define the trajectory, the
+provider's identity -- model hashes or an exact solver's settings --, the initial state
+and the caller's ``identity``) is hashed into the store's provenance. Rerunning the same
+call after ``kill -9`` continues from the last complete frame and gives the frames of an
+uninterrupted run bit for bit (same thread count); a store of another identity is
+refused and left untouched. A larger ``n_steps`` extends a finished run.
+
+Device and precision: ML providers evaluate in ``float32`` by default, on ``cpu`` or
+``cuda`` (:func:`mllg.devices.select_device` resolves a GPU request); the log says which.
 
 Bad input stops with one sentence before anything is written: dt <= 0, kT < 0, alpha < 0,
-a model for another lattice kind or potential, a model whose recorded physical system
-differs from the run's, or a store at the output path written for another configuration.
+a model for another lattice kind (or potential, when asked for), a model whose recorded
+physical system differs from the run's, or a store at the output path written for
+another configuration.
 
-Command line::
+Command line (one exported model or several, a committee mean)::
 
     python -m mllg.production --model results/x/model --lattice triangular --L 96 \\
         --kT 0.005 --alpha 0.5 --dt 0.05 --n-steps 20000 --save-every 200 --seed 0 \\
@@ -37,9 +49,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -49,28 +62,33 @@ import torch
 from numpy.typing import NDArray
 
 from mllg import textures
+from mllg.devices import describe_device
 from mllg.dynamics import LLG, METHODS, ClassicalTerms
 from mllg.io import open_store, provenance
 from mllg.lattice import Lattice, make_lattice
-from mllg.nn.model import BPModel, load_model
-from mllg.nn.provider import PROVIDER_DTYPES, MLFieldProvider
+from mllg.nn.provider import PROVIDER_DTYPES
+from mllg.providers import ml_provider, provider_identity
 from mllg.runs import BlowUpError, check_store_path, run_llg
+from mllg.settings import SettingError, check_settings, setting
 
 INITIAL_STATES = ("random", "ferromagnet", "tetrahedral", "120", "neel")
 
 __all__ = [
+    "INITIAL_STATES",
     "BlowUpError",
-    "QuenchConfig",
+    "RunConfig",
     "initial_state",
-    "model_for_lattice",
-    "model_hash",
+    "main",
+    "run",
     "run_quench",
 ]
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
-class QuenchConfig:
-    """Settings of a thermal quench.
+class RunConfig:
+    """Settings of one production run (declared settings, :mod:`mllg.settings`).
 
     Parameters
     ----------
@@ -87,16 +105,14 @@ class QuenchConfig:
     seed : int
         Seed of the initial state (``random``) and of the noise.
     initial : {"random", "ferromagnet", "tetrahedral", "120", "neel"}
-        Initial state when no array is given to :func:`run_quench`.
+        Initial state when no array is given to :func:`run`.
     method : {"midpoint", "heun"}
     precession : {-1, +1}
         Sign of the precession term (see :mod:`mllg.dynamics`).
-    potential : {"conservative", "generalized"}
-        Kind of model the run asks for.
     dtype : {"float32", "float64"}
-        Precision of the ML evaluation.
+        Precision of an ML provider built by :func:`run_quench`.
     device : str
-        Torch device of the ML evaluation (``cpu``, ``cuda``).
+        Torch device of an ML provider built by :func:`run_quench` (``cpu``, ``cuda``).
     compile : bool
         ``torch.compile`` the model (first step compiles).
     threads : int, optional
@@ -105,50 +121,34 @@ class QuenchConfig:
         Blow-up guard on ``| |S_i| - 1 |`` of saved frames.
     """
 
-    kT: float
-    alpha: float
-    dt: float
-    n_steps: int
-    save_every: int
-    seed: int = 0
-    initial: str = "random"
-    method: str = "midpoint"
-    precession: int = -1
-    potential: str = "conservative"
-    dtype: str = "float32"
-    device: str = "cpu"
-    compile: bool = False
-    threads: int | None = None
-    norm_tol: float = 1e-6
+    kT: float = setting(doc="bath temperature (t)", minimum=0, config=False)
+    alpha: float = setting(doc="Gilbert damping", minimum=0, config=False)
+    dt: float = setting(doc="time step (1/t)", exclusive_minimum=0, config=False)
+    n_steps: int = setting(doc="total number of steps", minimum=0, config=False)
+    save_every: int = setting(doc="steps between saved frames", minimum=1, config=False)
+    seed: int = setting(0, "seed of the initial state and the noise", config=False)
+    initial: str = setting("random", "initial state", choices=INITIAL_STATES, config=False)
+    method: str = setting("midpoint", "integrator", choices=METHODS, config=False)
+    precession: int = setting(-1, "sign of the precession term", choices=(-1, 1), config=False)
+    dtype: str = setting("float32", "ML precision", choices=tuple(PROVIDER_DTYPES), config=False)
+    device: str = setting("cpu", "torch device of the ML evaluation", config=False)
+    compile: bool = setting(False, "torch.compile the model", config=False)
+    threads: int | None = setting(None, "torch threads", minimum=1, config=False)
+    norm_tol: float = setting(1e-6, "blow-up guard", exclusive_minimum=0, config=False)
 
     def __post_init__(self) -> None:
-        def bad(key: str, value: Any, allowed: str) -> ValueError:
-            return ValueError(f"quench {key}={value!r} is not allowed; {allowed}.")
-
-        if not (np.isfinite(self.dt) and self.dt > 0):
-            raise bad("dt", self.dt, "it must be a finite number > 0")
-        if not (np.isfinite(self.kT) and self.kT >= 0):
-            raise bad("kT", self.kT, "it must be a finite number >= 0")
-        if not (np.isfinite(self.alpha) and self.alpha >= 0):
-            raise bad("alpha", self.alpha, "it must be a finite number >= 0")
-        if self.kT > 0 and self.alpha == 0:
-            raise bad("alpha", self.alpha, "a bath with kT > 0 needs alpha > 0")
-        if int(self.save_every) < 1:
-            raise bad("save_every", self.save_every, "it must be an integer >= 1")
-        if int(self.n_steps) < 0 or int(self.n_steps) % int(self.save_every):
-            raise bad("n_steps", self.n_steps, "it must be a multiple of save_every >= 0")
-        if self.initial not in INITIAL_STATES:
-            raise bad("initial", self.initial, f"use one of {INITIAL_STATES}")
-        if self.method not in METHODS:
-            raise bad("method", self.method, f"use one of {METHODS}")
+        check_settings(self, "run")
         if self.precession not in (-1, 1):
-            raise bad("precession", self.precession, "use -1 or +1")
-        if self.potential not in ("conservative", "generalized"):
-            raise bad("potential", self.potential, "use 'conservative' or 'generalized'")
-        if self.dtype not in PROVIDER_DTYPES:
-            raise bad("dtype", self.dtype, f"use one of {tuple(PROVIDER_DTYPES)}")
-        if self.threads is not None and int(self.threads) < 1:
-            raise bad("threads", self.threads, "it must be an integer >= 1")
+            raise SettingError("precession", self.precession, "use -1 or +1", "run")
+        if self.kT > 0 and self.alpha == 0:
+            raise SettingError("alpha", self.alpha, "a bath with kT > 0 needs alpha > 0", "run")
+        if self.n_steps % self.save_every:
+            raise SettingError(
+                "n_steps",
+                self.n_steps,
+                f"it must be a multiple of save_every = {self.save_every}",
+                "run",
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -156,120 +156,80 @@ class QuenchConfig:
     def identity(self) -> dict[str, Any]:
         """Settings that define the trajectory (everything but n_steps and performance)."""
         d = self.to_dict()
-        for key in ("n_steps", "device", "compile", "threads"):
+        for key in ("n_steps", "device", "compile", "threads", "dtype"):
             d.pop(key)
         return d
-
-
-# ----------------------------------------------------------------------------- helpers
-def model_hash(model: BPModel) -> str:
-    """SHA-256 (16 hex digits) of a model's architecture and weights."""
-    h = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
-    for key, value in sorted(model.state_dict().items()):
-        h.update(key.encode())
-        h.update(value.detach().cpu().double().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def model_for_lattice(model: BPModel, lattice: Lattice, potential: str | None = None) -> BPModel:
-    """The same model rebuilt for ``lattice`` (descriptors are local: any size works).
-
-    Raises ValueError (one sentence) if the model was made for another lattice kind or,
-    when ``potential`` is given, for another kind of potential.
-    """
-    own = model.lattice
-    if own.kind != lattice.kind:
-        raise ValueError(
-            f"the model was trained on a {own.kind!r} lattice; the run asks for a "
-            f"{lattice.kind!r} lattice."
-        )
-    if potential is not None and model.config.potential != potential:
-        raise ValueError(
-            f"the model is a {model.config.potential!r} potential; the run asks for a "
-            f"{potential!r} one."
-        )
-    same = (own.Lx, own.Ly, own.periodic_y) == (lattice.Lx, lattice.Ly, lattice.periodic_y)
-    if same:
-        return model
-    new = BPModel(lattice, model.config)
-    new.load_state_dict(model.state_dict())
-    return new.eval()
 
 
 def initial_state(lattice: Lattice, name: str, seed: int) -> NDArray[np.float64]:
     """Initial spins (N, 3): ``random`` (seeded by ``[seed, 1]``) or a named texture."""
     if name == "random":
         return textures.random_spins(lattice.N, np.random.default_rng([int(seed), 1]))
-    if name == "ferromagnet":
-        return textures.ferromagnet(lattice)
-    if name == "tetrahedral":
-        return textures.tetrahedral(lattice)
-    if name == "120":
-        return textures.three_sublattice_120(lattice)
-    if name == "neel":
-        return textures.neel(lattice)
-    raise ValueError(f"initial={name!r} is not allowed; use one of {INITIAL_STATES}.")
+    named = {
+        "ferromagnet": textures.ferromagnet,
+        "tetrahedral": textures.tetrahedral,
+        "120": textures.three_sublattice_120,
+        "neel": textures.neel,
+    }
+    if name not in named:
+        raise ValueError(f"initial={name!r} is not allowed; use one of {INITIAL_STATES}.")
+    return named[name](lattice)
 
 
-def _check_system(model_dir: Path | None, system: Mapping[str, Any] | None) -> None:
-    """Compare the physical system recorded with an exported model with the run's."""
-    if model_dir is None or not system:
-        return
-    meta = json.loads((model_dir / "config.json").read_text())
-    extra = meta.get("extra", {}) or {}
-    recorded = extra.get("system") or {}
-    if isinstance(recorded, Mapping) and isinstance(recorded.get("model"), Mapping):
-        recorded = recorded["model"]
-    for key in ("t1", "t2", "t3", "J", "filling", "mu"):
-        if key in recorded and key in system and recorded[key] is not None:
-            a, b = recorded[key], system[key]
-            if b is None or not np.isclose(float(a), float(b)):
-                raise ValueError(
-                    f"the model in {model_dir} was trained for {key}={a!r}; the run asks for "
-                    f"{key}={b!r}."
-                )
+def _check_initial(initial: NDArray, lattice: Lattice) -> NDArray[np.float64]:
+    initial = np.asarray(initial, dtype=float)
+    if initial.shape != (lattice.N, 3):
+        raise ValueError(
+            f"the initial state has shape {initial.shape}; the lattice needs ({lattice.N}, 3)."
+        )
+    if not np.allclose(np.linalg.norm(initial, axis=-1), 1.0, atol=1e-10):
+        raise ValueError("the initial state must consist of unit vectors.")
+    return initial
 
 
-# ----------------------------------------------------------------------------- protocol
-def run_quench(
-    model: BPModel | str | Path,
+# ----------------------------------------------------------------------------- the engine
+def run(
+    provider: Any,
     lattice: Lattice,
     out: str | Path,
-    config: QuenchConfig,
+    config: RunConfig,
+    *,
     initial: NDArray | None = None,
-    system: Mapping[str, Any] | None = None,
+    identity: Mapping[str, Any] | None = None,
     classical: ClassicalTerms | None = None,
     attrs: Mapping[str, Any] | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Run (or resume) one thermal quench with ML fields into a zarr trajectory.
+    """Run (or resume) one LLG trajectory of any field provider into a zarr store.
 
     Parameters
     ----------
-    model : BPModel or path of an exported model (:func:`mllg.nn.save_model`)
-        Trained on any lattice of the same kind (rebuilt for ``lattice``).
+    provider : field provider
+        ``spins (N, 3) -> fields (N, 3)`` in units of t on ``lattice``: an ML provider
+        (:func:`mllg.providers.ml_provider`) or an exact solver. With ``solve`` the
+        frames record the energy.
     lattice : Lattice
-        Lattice of the run (e.g. 256 x 256).
+        Lattice of the run.
     out : path
         Zarr trajectory store; an existing store of the same run is resumed.
-    config : QuenchConfig
+    config : RunConfig
     initial : (N, 3) array, optional
-        Given initial state (else ``config.initial``); part of the run identity.
-    system : mapping, optional
-        Physical parameters written to the store attrs (``t1``, ``t2``, ``t3``, ``J``,
-        ``filling`` or ``mu``, ...); compared with those recorded with an exported model.
+        Initial state (else ``config.initial``); part of the run identity.
+    identity : mapping, optional
+        What else defines the run (the physical system, the protocol); hashed into the
+        provenance and written to the store attrs.
     classical : ClassicalTerms, optional
-        Zeeman field and anisotropies added to the ML field.
+        Zeeman field and anisotropies added to the provider's field.
     attrs : mapping, optional
-        Extra store attributes (not part of the identity unless in ``system``).
+        Extra store attributes (not part of the identity).
     progress : bool
         tqdm progress bar on stderr.
 
     Returns
     -------
     dict
-        ``n_frames``, ``final_time``, ``steps_run`` (this call), ``wall_s`` and
-        ``spin_steps_per_s`` (this call), ``path``.
+        ``path``, ``n_frames``, ``final_time``, ``steps_run`` (this call), ``wall_s`` and
+        ``spin_steps_per_s`` (this call), ``provider`` (settings).
 
     Raises
     ------
@@ -278,41 +238,24 @@ def run_quench(
     BlowUpError
         Non-finite or non-unit spins; the store keeps the last good frame.
     """
-    model_dir = None
-    if isinstance(model, (str, Path)):
-        model_dir = Path(model)
-        model = load_model(model_dir, lattice)  # raises on another lattice kind
-    model = model_for_lattice(model, lattice, config.potential)
-    _check_system(model_dir, system)
     if initial is not None:
-        initial = np.asarray(initial, dtype=float)
-        if initial.shape != (lattice.N, 3):
-            raise ValueError(
-                f"the initial state has shape {initial.shape}; the lattice needs ({lattice.N}, 3)."
-            )
-        if not np.allclose(np.linalg.norm(initial, axis=-1), 1.0, atol=1e-10):
-            raise ValueError("the initial state must consist of unit vectors.")
+        initial = _check_initial(initial, lattice)
         init_id = hashlib.sha256(initial.tobytes()).hexdigest()[:16]
     else:
         initial = initial_state(lattice, config.initial, config.seed)
         init_id = config.initial
     check_store_path(out)
-    mhash = model_hash(model)
-    identity = {
-        "protocol": "quench",
-        "quench": config.identity(),
-        "model": mhash,
+    if config.threads is not None:
+        torch.set_num_threads(int(config.threads))
+    who = provider_identity(provider)
+    ident = {
+        "run": config.identity(),
+        "provider": who,
         "initial": init_id,
-        "system": dict(system or {}),
         "classical": asdict(classical) if classical is not None else None,
+        **dict(identity or {}),
     }
-    provider = MLFieldProvider(
-        model,
-        dtype=config.dtype,
-        device=config.device,
-        compile=config.compile,
-        threads=config.threads,
-    )
+    settings = provider.settings() if hasattr(provider, "settings") else {}
     llg = LLG(
         provider,
         alpha=config.alpha,
@@ -324,18 +267,14 @@ def run_quench(
         precession=config.precession,
     )
     store_attrs = {
-        **dict(system or {}),
         **dict(attrs or {}),
-        "kT": float(config.kT),
         "kT_bath": float(config.kT),
-        "solver": "ml",
-        "protocol": "quench",
         "seed": int(config.seed),
-        "quench": config.to_dict() | {"n_steps": None},
-        "provider": provider.settings(),
-        "model_hash": mhash,
+        "run": config.to_dict() | {"n_steps": None},
+        "provider": settings,
+        "provider_identity": who,
         "threads": int(torch.get_num_threads()),
-        "provenance": provenance(identity),
+        "provenance": provenance(ident),
     }
     before = _n_steps_done(out)
     if before:
@@ -350,6 +289,16 @@ def run_quench(
                 "not bitwise equal to an uninterrupted run.",
                 stacklevel=2,
             )
+    device = settings.get("device") or _first_device(settings) or "cpu"
+    log.info(
+        "LLG run %s: %d sites, steps %d -> %d, provider %s on %s",
+        out,
+        lattice.N,
+        before,
+        int(config.n_steps),
+        who.get("kind"),
+        describe_device(device),
+    )
     t0 = time.perf_counter()
     run_llg(
         llg,
@@ -365,14 +314,26 @@ def run_quench(
     wall = time.perf_counter() - t0
     ds = open_store(out)
     steps = int(config.n_steps) - before
-    return {
+    result = {
         "path": str(out),
         "n_frames": int(ds.sizes["frame"]),
         "final_time": float(ds["time"].values[-1]),
         "steps_run": steps,
         "wall_s": wall,
         "spin_steps_per_s": steps * lattice.N / wall if steps > 0 and wall > 0 else None,
+        "provider": settings,
     }
+    log.info("LLG run %s done: %s", out, result)
+    return result
+
+
+def _first_device(settings: Mapping[str, Any]) -> str | None:
+    """Device of the first ML part of a combined provider's settings."""
+    for part in settings.get("parts", []):
+        found = part.get("device") or _first_device(part)
+        if found:
+            return found
+    return None
 
 
 def _n_steps_done(path: str | Path) -> int:
@@ -383,11 +344,99 @@ def _n_steps_done(path: str | Path) -> int:
         return 0
 
 
+def _check_system(model_dirs: Sequence[Path], system: Mapping[str, Any] | None) -> None:
+    """Compare the physical system recorded with exported models with the run's."""
+    if not system:
+        return
+    for model_dir in model_dirs:
+        meta = json.loads((model_dir / "config.json").read_text())
+        extra = meta.get("extra", {}) or {}
+        recorded = extra.get("system") or {}
+        if isinstance(recorded, Mapping) and isinstance(recorded.get("model"), Mapping):
+            recorded = recorded["model"]
+        for key in ("t1", "t2", "t3", "J", "filling", "mu"):
+            if key in recorded and key in system and recorded[key] is not None:
+                a, b = recorded[key], system[key]
+                if b is None or not np.isclose(float(a), float(b)):
+                    raise ValueError(
+                        f"the model in {model_dir} was trained for {key}={a!r}; the run asks "
+                        f"for {key}={b!r}."
+                    )
+
+
+def run_quench(
+    model: Any,
+    lattice: Lattice,
+    out: str | Path,
+    config: RunConfig,
+    initial: NDArray | None = None,
+    system: Mapping[str, Any] | None = None,
+    classical: ClassicalTerms | None = None,
+    attrs: Mapping[str, Any] | None = None,
+    progress: bool = False,
+    potential: str | None = None,
+) -> dict[str, Any]:
+    """:func:`run` with the fields of exported BP models (the command line's route).
+
+    Parameters
+    ----------
+    model : BPModel, path of an exported model (:func:`mllg.nn.save_model`), or a list
+        Trained on any lattice of the same kind (rebuilt for ``lattice``); several models
+        run their committee mean. Any potential (conservative, generalized, vector).
+    lattice, out, config, initial, classical, attrs, progress :
+        As in :func:`run`; ``config.dtype``, ``device``, ``threads`` and ``compile`` set
+        the ML evaluation.
+    system : mapping, optional
+        Physical parameters (``t1``, ``t2``, ``t3``, ``J``, ``filling`` or ``mu``, ...)
+        written to the store attrs, part of the identity, and compared with those
+        recorded with exported models.
+    potential : str, optional
+        Refuse models of another potential.
+
+    Returns
+    -------
+    dict
+        As :func:`run`.
+    """
+    from mllg.providers import load_models, model_for_lattice
+
+    models = list(model) if isinstance(model, list | tuple) else [model]
+    loaded = load_models(models, lattice)  # raises on another lattice kind
+    for m in loaded:
+        model_for_lattice(m, lattice, potential)
+    _check_system([Path(m) for m in models if isinstance(m, str | Path)], system)
+    provider = ml_provider(
+        loaded,
+        lattice,
+        dtype=config.dtype,
+        device=config.device,
+        threads=config.threads,
+        compile=config.compile,
+    )
+    return run(
+        provider,
+        lattice,
+        out,
+        config,
+        initial=initial,
+        identity={"protocol": "quench", "system": dict(system or {})},
+        classical=classical,
+        attrs={
+            **dict(system or {}),
+            **dict(attrs or {}),
+            "kT": float(config.kT),
+            "solver": "ml",
+            "protocol": "quench",
+        },
+        progress=progress,
+    )
+
+
 # ----------------------------------------------------------------------------- CLI
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: ``python -m mllg.production --help``."""
-    p = argparse.ArgumentParser(description="ML-LLG thermal quench (resumable).")
-    p.add_argument("--model", required=True, help="exported model directory")
+    p = argparse.ArgumentParser(description="ML-LLG production run (resumable).")
+    p.add_argument("--model", required=True, nargs="+", help="exported model folder(s)")
     p.add_argument("--lattice", required=True, choices=("square", "triangular"))
     p.add_argument("--L", type=int, required=True, help="linear size (L x L)")
     p.add_argument("--kT", type=float, required=True)
@@ -406,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--progress", action="store_true")
     a = p.parse_args(argv)
-    cfg = QuenchConfig(
+    cfg = RunConfig(
         kT=a.kT,
         alpha=a.alpha,
         dt=a.dt,
@@ -422,7 +471,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     system = json.loads(a.system) if a.system else None
     out = run_quench(
-        a.model, make_lattice(a.lattice, a.L), a.out, cfg, system=system, progress=a.progress
+        [Path(m) for m in a.model],
+        make_lattice(a.lattice, a.L),
+        a.out,
+        cfg,
+        system=system,
+        progress=a.progress,
     )
     print(json.dumps(out))
     return 0

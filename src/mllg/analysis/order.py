@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from mllg.analysis.structure import structure_factor
 from mllg.lattice import Lattice
+from mllg.orders import ordered_state
 
 
 def triangle_chirality(lattice: Lattice, spins: NDArray) -> NDArray[np.float64]:
@@ -190,8 +191,9 @@ def quench_series(
     lattice : periodic lattice.
     spins : (F, N, 3) frames (an xarray/zarr-backed array is read ``chunk`` frames at a
         time, so long 256 x 256 trajectories need little memory).
-    order : {"tetrahedral", "120", "neel", "ferro", "double_exchange"}
-        Expected order: sets the ordering wavevectors (M, K, M (square) or Gamma).
+    order : str
+        Expected order, a name of :data:`mllg.orders.ORDERED_STATES`: sets the ordering
+        wavevectors.
 
     Returns
     -------
@@ -202,7 +204,7 @@ def quench_series(
         on the triangular lattice, or ``ferro``, ``antiferro`` fractions (double exchange,
         :func:`order_fractions`) on the square lattice.
     """
-    points = _order_points(lattice, order)
+    points = ordered_state(order).wavevectors(lattice)
     out: dict[str, list] = {}
     n = len(spins)
     for start in range(0, n, chunk):  # frames in chunks: bounded memory, vectorized inside
@@ -225,26 +227,6 @@ def quench_series(
         for k, v in part.items():
             out.setdefault(k, []).append(np.atleast_1d(v))
     return {k: np.concatenate(v) for k, v in out.items()}
-
-
-ORDERS = ("tetrahedral", "120", "neel", "ferro", "double_exchange")
-
-
-def _order_points(lattice: Lattice, order: str) -> NDArray[np.float64]:
-    """Ordering wavevectors of an expected order on this lattice (Cartesian, (n, 2))."""
-    hs = lattice.high_symmetry_points()
-    if order == "tetrahedral" and lattice.kind == "triangular":
-        return hs["M"]
-    if order == "120" and lattice.kind == "triangular":
-        return hs["K"]
-    if order in ("neel", "double_exchange") and lattice.kind == "square":
-        return hs["M"]
-    if order == "ferro":
-        return np.zeros((1, 2))
-    raise ValueError(
-        f"order={order!r} is not defined on a {lattice.kind!r} lattice; use one of {ORDERS} "
-        "(tetrahedral and 120 need triangular, neel and double_exchange square)."
-    )
 
 
 def seed_mean(values: NDArray) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

@@ -1,0 +1,54 @@
+"""The workflow's stages: one module per rule, one public function per module.
+
+=================  ==========================================================
+module             rule and function
+=================  ==========================================================
+``sample``         ``sample``: exact training data of one chunk
+``featurize``      ``featurize``: descriptor cache of one chunk
+``train``          ``train``: one BP model per data set and seed
+``validate``       ``validate``: models against the exact solver, speed, LLG
+``simulate``       ``simulate``: one production run (:func:`mllg.production.run`)
+``analyze``        ``analyze``: L(t) and growth law, or the v(V) table
+``figures``        ``figures``: the figures of one system
+``summary``        ``summary``: ``results/<system>/summary.json``
+=================  ==========================================================
+
+Each function takes the validated section of one system (``config["systems"][name]``,
+a plain dict with the keys of ``workflow/schemas/config.schema.yaml``) and file paths;
+the scripts in ``scripts/`` only unpack the ``snakemake`` object. What differs between
+equilibrium and driven systems is decided once, in :class:`System` (``System.of``
+returns :class:`EquilibriumSystem` or :class:`DrivenSystem`), which also builds the
+lattices, exact solvers and integrators that tests and benchmarks use.
+"""
+
+from mllg.workflow.analyze import analyze
+from mllg.workflow.driven import DrivenSystem
+from mllg.workflow.equilibrium import EquilibriumSystem
+from mllg.workflow.featurize import featurize
+from mllg.workflow.figures import figures
+from mllg.workflow.sample import sample
+from mllg.workflow.simulate import run_config, simulate
+from mllg.workflow.summary import summary
+from mllg.workflow.system import System, build_model, write_json
+from mllg.workflow.train import train_model, training_data, training_settings
+from mllg.workflow.validate import time_per_call, validate
+
+__all__ = [
+    "DrivenSystem",
+    "EquilibriumSystem",
+    "System",
+    "analyze",
+    "build_model",
+    "featurize",
+    "figures",
+    "run_config",
+    "sample",
+    "simulate",
+    "summary",
+    "time_per_call",
+    "train_model",
+    "training_data",
+    "training_settings",
+    "validate",
+    "write_json",
+]

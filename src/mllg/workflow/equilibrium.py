@@ -1,0 +1,287 @@
+"""Equilibrium systems: periodic square or triangular lattices, ED or KPM labels, quenches.
+
+Protocol steps of :class:`EquilibriumSystem` (see :mod:`mllg.workflow.system`):
+
+* sampling: a Langevin-LLG trajectory per chunk from random spins with the exact solver
+  (``sample.solver``: ED or KPM), optionally relabelled grand canonically at
+  ``sample.label_mu``;
+* validate: a fresh Langevin-LLG reference run at ``validate.kT_bath``; the LLG check
+  relaxes one random state with the exact and the ML fields and compares the final
+  energies (both from the exact solver);
+* simulate: a quench from random spins (``default_rng(seed)``);
+* analyze: per-frame order observables of the ordered state ``analyze.order``
+  (:data:`mllg.orders.ORDERED_STATES`: its wavevectors and domain-size definition), the
+  growth exponent ``L ~ t^n`` and the final and initial order.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from mllg import textures
+from mllg.config import EQ_TAG
+from mllg.lattice import Lattice
+from mllg.workflow.system import System, build_model
+
+__all__ = ["EquilibriumSystem"]
+
+
+class EquilibriumSystem(System):
+    """A periodic L x L system in equilibrium with its electrons (ED or KPM)."""
+
+    kind = "equilibrium"
+
+    def tags(self) -> list[str]:
+        return [EQ_TAG]
+
+    def _physics(self) -> dict[str, Any]:
+        keys = ("lattice", "t1", "t2", "t3", "J", "filling", "mu", "kT")
+        return {k: self.model.get(k) for k in keys}
+
+    def exact_solver(self, size: int, bias: float = 0.0) -> Any:
+        """ED or KPM (``sample.solver``) on the L x L periodic lattice, ``L = size``."""
+        from mllg.electrons import ExactDiagonalization
+
+        _, ham, ens = build_model({**self._physics(), "L": size})
+        if self.sample["solver"] == "kpm":
+            from mllg.electrons.kpm import KernelPolynomial
+
+            return KernelPolynomial(ham, ens, moments=int(self.sample["moments"]))
+        return ExactDiagonalization(ham, ens)
+
+    def label_solver(self, size: int) -> Any | None:
+        """Grand-canonical solver of the labels at ``sample.label_mu``, or None.
+
+        With ``sample.label_mu`` set (canonical model), the labels are grand canonical at
+        that ``mu`` (units of t) and the model's ``kT``: fields
+        ``h_i = -dOmega/dS_i = J <c_i^dag sigma c_i>`` and the grand potential
+        ``Omega = sum_n omega(eps_n - mu)`` as energy. A Behler–Parrinello energy is a
+        sum of local terms, i.e. grand canonical, while at fixed N_e the chemical
+        potential of a small training lattice depends on the whole configuration.
+        """
+        mu = self.sample.get("label_mu")
+        if mu is None:
+            return None
+        other = EquilibriumSystem(
+            {**self.section, "model": {**self.model, "filling": None, "mu": float(mu)}}
+        )
+        return other.exact_solver(size)
+
+    # ---------------------------------------------------------------- sample
+    def sample_chunk(self, tag: str, chunk: int, out: str | Path) -> Path:
+        """Langevin-LLG frames of chunk ``chunk`` (seed ``sample.seed + chunk``) at bath
+        ``kT_bath[chunk % len(kT_bath)]``, every ``every``-th step stored (resumable).
+
+        The sampling dynamics and the stored fields are purely electronic (``model.K``
+        enters only the simulate and validate dynamics).
+        """
+        from mllg.sampling import sample_llg
+
+        s = self.sample
+        seed = int(s["seed"]) + int(chunk)
+        solver = self.exact_solver(s["L"])
+        lat = solver.hamiltonian.lattice
+        kts = s["kT_bath"]
+        return sample_llg(
+            solver,
+            lat,
+            textures.random_spins(lat.N, np.random.default_rng(seed)),
+            out,
+            alpha=s["alpha"],
+            dt=s["dt"],
+            kT=float(kts[chunk % len(kts)]),
+            n_steps=int(s["n_steps"]),
+            every=int(s["every"]),
+            seed=seed,
+            attrs={"chunk": int(chunk), "data_tag": tag},
+            config={"model": self.model, "sample": s, "chunk": chunk},
+            labels=self.label_solver(s["L"]),
+        )
+
+    # -------------------------------------------------------------- validate
+    def reference_frames(self, exact: Any, tag: str, with_base: bool, scratch: Path) -> tuple:
+        """The last ``validate.frames`` frames of a fresh Langevin run (seed
+        ``validate.seed``, bath ``validate.kT_bath``) after 4 stored frames of warm-up."""
+        from mllg.io import open_store
+        from mllg.sampling import sample_llg
+
+        v, s = self.validate, self.sample
+        lat = exact.hamiltonian.lattice
+        tmp = Path(scratch) / "reference.zarr"
+        shutil.rmtree(tmp, ignore_errors=True)
+        every = int(s["every"])
+        sample_llg(
+            exact,
+            lat,
+            textures.random_spins(lat.N, np.random.default_rng(v["seed"])),
+            tmp,
+            alpha=s["alpha"],
+            dt=s["dt"],
+            kT=v["kT_bath"],
+            n_steps=every * (int(v["frames"]) - 1) + every * 4,
+            every=every,
+            seed=int(v["seed"]),
+            labels=self.label_solver(s["L"]),
+        )
+        ref = open_store(tmp).load().isel(frame=slice(-int(v["frames"]), None))
+        shutil.rmtree(tmp, ignore_errors=True)
+        return ref, None
+
+    def speed_probe(self, lattice: Lattice) -> NDArray[np.float64]:
+        return textures.random_spins(lattice.N, np.random.default_rng(0))
+
+    def llg_check(self, exact: Any, ml: Any, lattice: Lattice, tag: str) -> dict[str, Any]:
+        """Damped LLG (``sample.alpha``, ``dt``) for ``validate.llg_steps`` steps from one
+        random state (seed ``validate.seed + 1``) with exact and ML fields; final energies
+        per site, both evaluated by the exact solver."""
+        from mllg.dynamics import LLG
+
+        n = int(self.validate["llg_steps"])
+        init = textures.random_spins(
+            lattice.N, np.random.default_rng(int(self.validate["seed"]) + 1)
+        )
+        finals = {}
+        for name, prov in (("exact", exact), ("ml", ml)):
+            llg = LLG(
+                prov,
+                alpha=self.sample["alpha"],
+                dt=self.sample["dt"],
+                classical=self.classical(),
+                seed=0,
+            )
+            for frame in llg.run(init, n, every=n, energy=False):
+                finals[name] = frame.spins
+        e = {k: float(np.ravel(exact.energy(x))[0]) / lattice.N for k, x in finals.items()}
+        return {
+            "llg_steps": n,
+            "llg_final_energy_per_site_exact": e["exact"],
+            "llg_final_energy_per_site_ml": e["ml"],
+            "llg_energy_difference_per_site": e["ml"] - e["exact"],
+        }
+
+    # -------------------------------------------------------------- simulate
+    def initial_spins(self, lattice: Lattice, seed: int, relax: Callable[[], Any]) -> NDArray:
+        """Random unit spins from ``default_rng(seed)``: the infinite-temperature quench."""
+        return textures.random_spins(lattice.N, np.random.default_rng(int(seed)))
+
+    # --------------------------------------------------------------- analyze
+    def order_series(self, lattice: Lattice, spins: NDArray) -> dict[str, NDArray]:
+        """Per-frame observables of a quench, spins (F, N, 3).
+
+        ``length`` is the domain size L(t) the growth law is fitted to, the ordered
+        state's ``length`` definition (chiral or spin; the other is kept as
+        ``spin_length`` for the chiral one), capped at the lattice size. The other keys
+        are those of :func:`mllg.analysis.order.quench_series`.
+        """
+        from mllg.analysis.order import quench_series
+
+        out = quench_series(lattice, spins, self.order.name)
+        if self.order.length == "chiral":
+            out["spin_length"] = out["length"]
+            out["length"] = out.pop("chiral_length")
+        else:
+            out.pop("chiral_length", None)
+        out["length"] = np.minimum(out["length"], float(lattice.Lx))
+        return out
+
+    def observables(
+        self,
+        trajectories: Mapping[str, Sequence[str | Path]],
+        validations: Mapping[str, str | Path],
+    ) -> tuple[dict[str, Any], Any]:
+        """L(t) and order observables per seed; growth exponent ``L ~ t^n``
+        (:func:`mllg.analysis.order.fit_growth_exponent` on ``analyze.t_min <= t <=
+        t_max`` where L is below half the lattice size); final and initial values."""
+        import xarray as xr
+
+        from mllg.analysis.order import fit_growth_exponent
+        from mllg.io import lattice_from_attrs, open_store
+
+        a = self.analyze
+        series, times, lat = [], None, None
+        for p in trajectories[EQ_TAG]:
+            ds = open_store(p).load()
+            lat = lattice_from_attrs(ds.attrs)
+            times = ds["time"].values
+            series.append(
+                self.order_series(lat, ds["spins"].transpose("frame", "site", "vec").values)
+            )
+        keys = list(series[0])
+        stacked = {k: np.stack([np.asarray(s[k]) for s in series]) for k in keys}
+        length = stacked["length"]
+        t_max = a["t_max"] if a["t_max"] is not None else float(times[-1])
+        ok = (times >= a["t_min"]) & (times <= t_max) & (times > 0)
+        ok &= np.all(length < 0.5 * lat.Lx, axis=0)
+        fit: dict[str, Any] = {"exponent": None, "stderr": None}
+        if ok.sum() >= 3:
+            fit = fit_growth_exponent(times[ok], length[:, ok], -np.inf, np.inf)
+            fit["t_min"], fit["t_max"] = float(times[ok][0]), float(times[ok][-1])
+        result = {
+            "growth": fit,
+            "final": {k: float(stacked[k][:, -1].mean()) for k in keys},
+            "initial": {k: float(stacked[k][:, 0].mean()) for k in keys},
+            "n_seeds": len(series),
+        }
+        ds_out = xr.Dataset(
+            {k: (("seed", "frame"), v) for k, v in stacked.items()},
+            coords={"seed": np.arange(len(series)), "time": ("frame", times)},
+        )
+        return result, ds_out
+
+    # --------------------------------------------------------------- figures
+    def physics_figures(
+        self,
+        name: str,
+        res: Mapping[str, Any],
+        series: Any,
+        lattice: Lattice,
+        final: NDArray,
+        outputs: Mapping[str, str | Path],
+        dpi: int,
+    ) -> None:
+        """``structure_factor`` (final S(q)), ``growth`` (L(t) with the fitted exponent)
+        and ``order`` (the order observables against time, seed mean)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from mllg.analysis.structure import structure_factor
+        from mllg.plotting import plot_growth, plot_structure_factor
+
+        plot_structure_factor(
+            lattice,
+            structure_factor(lattice, final),
+            outputs["structure_factor"],
+            f"{name}: final S(q)",
+        )
+        fit = res["growth"] if res["growth"]["exponent"] is not None else None
+        plot_growth(series["time"].values, series["length"].values, outputs["growth"], name, fit)
+        fig, ax = plt.subplots(figsize=(5.5, 4.2))
+        for key in series.data_vars:
+            if not key.endswith("length"):  # lengths: growth figure
+                ax.plot(series["time"].values, series[key].values.mean(0), label=key)
+        ax.set_xlabel("time (1/t)")
+        ax.set_ylabel("seed mean")
+        ax.set_title(f"{name}: order after the quench")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(outputs["order"], dpi=dpi)
+        plt.close(fig)
+
+    # --------------------------------------------------------------- summary
+    def headline(self, res: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "ordered_state": self.analyze["order"],
+            "growth_exponent": res["growth"]["exponent"],
+            "growth_exponent_stderr": res["growth"]["stderr"],
+            "growth_fit_window": [res["growth"].get("t_min"), res["growth"].get("t_max")],
+            "final_order": res["final"],
+            "initial_order": res["initial"],
+        }

@@ -1,0 +1,81 @@
+"""Stage ``summary``: the headline numbers of one system (rule ``summary``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mllg.workflow.system import System, write_json
+
+__all__ = ["summary"]
+
+
+def summary(
+    system: Mapping[str, Any],
+    name: str,
+    train_metrics: Mapping[str, Sequence[str | Path]],
+    validations: Mapping[str, str | Path],
+    analysis: str | Path,
+    out: str | Path,
+) -> dict[str, Any]:
+    """Headline numbers of one system in ``results/<system>/summary.json``.
+
+    Accuracy (relative RMSE and R^2 of the perpendicular field on unseen exact states,
+    per data set), speed ratio exact/ML per field evaluation, training cost, and the
+    physics of the kind (:meth:`System.headline`): growth exponent and final order, or
+    the v(V) table and the mobility dv/dV.
+
+    Returns
+    -------
+    dict
+        The summary.
+    """
+    sys_ = System.of(system)
+    res = json.loads(Path(analysis).read_text())
+    acc, speed = {}, {}
+    for tag, path in validations.items():
+        m = json.loads(Path(path).read_text())
+        acc[tag] = {
+            k: m.get(k)
+            for k in ("perp_rel_rmse", "perp_r2", "energy_mae_per_site", "committee_sigma_mean")
+            if m.get(k) is not None
+        }
+        for k in ("llg_energy_difference_per_site", "negf_llg_velocity"):
+            if k in m:
+                acc[tag][k] = m[k]
+        speed[tag] = {
+            "lattice_sites": m["speed_lattice_sites"],
+            "exact_s": m["time_per_field_exact_s"],
+            "ml_s": m["time_per_field_ml_s"],
+            "ratio_exact_over_ml": m["speed_ratio"],
+        }
+    training = {}
+    for tag, paths in train_metrics.items():
+        ms = [json.loads(Path(p).read_text()) for p in paths]
+        training[tag] = {
+            "n_models": len(ms),
+            "test_perp_rel_rmse": [m["perp_rel_rmse"] for m in ms],
+            "epochs": [m["epochs"] for m in ms],
+            "train_time_s": [m["train_time_s"] for m in ms],
+            "n_frames_train": ms[0]["n_frames_train"],
+            "n_features": ms[0]["n_features"],
+        }
+    out_d: dict[str, Any] = {
+        "system": name,
+        "kind": sys_.kind,
+        "lattice": sys_.model["lattice"],
+        "J": sys_.model["J"],
+        "filling": sys_.model["filling"],
+        "mu": sys_.model["mu"],
+        "training_lattice": sys_.sample["L"],
+        "simulation_lattice": sys_.simulate["L"],
+        "exact_solver": sys_.sample["solver"],
+        "accuracy": acc,
+        "speed": speed,
+        "training": training,
+        **sys_.headline(res),
+    }
+    write_json(out, out_d)
+    return out_d
