@@ -237,3 +237,95 @@ def test_quench_cli_writes_a_store(tmp_path, capsys):
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["n_frames"] == 3 and open_store(tmp_path / "t.zarr").attrs["J"] == 6.0
+
+
+def test_one_engine_runs_a_vector_model_and_an_exact_solver(tmp_path):
+    """production.run takes any provider: a vector model of a driven strip (the field is
+    no gradient) and an exact solver go through the same function; the stored fields are
+    the provider's at the stored spins, identities keep the two runs apart, and
+    run_quench accepts the vector model too."""
+    from mllg.analysis.domain_wall import domain_wall
+    from mllg.production import run
+    from mllg.providers import ml_provider
+
+    strip = make_lattice("strip", 8, 1, periodic_y=False)
+    torch.manual_seed(1)
+    vec = BPModel(strip, ModelConfig(descriptor={"r_cut": 2.0}, hidden=(8,), potential="vector"))
+    save_model(vec, tmp_path / "vec")
+    wall = domain_wall(strip, width=2.0)
+    cfg = RunConfig(kT=0.0, alpha=0.5, dt=0.05, n_steps=20, save_every=5, precession=1)
+    ml = ml_provider([tmp_path / "vec"], strip, dtype="float64")
+    out = run(ml, strip, tmp_path / "vec.zarr", cfg, initial=wall, attrs={"solver": "ml"})
+    ds = open_store(tmp_path / "vec.zarr")
+    assert out["n_frames"] == 5 and ds.attrs["provider_identity"]["kind"] == "ml"
+    last = ds["spins"].isel(frame=-1).values
+    np.testing.assert_allclose(ds["fields"].isel(frame=-1).values, ml(last), atol=1e-12)
+    assert np.all(np.isnan(ds["energy"].values))  # a vector model has no energy
+    assert np.abs(last - wall).max() > 1e-3  # the field moved the spins
+
+    sq = make_lattice("square", 4)
+    ed = ExactDiagonalization(SdHamiltonian(sq, J=3.0), Ensemble.canonical(0.4))
+    cfg_ed = RunConfig(kT=0.0, alpha=0.5, dt=0.1, n_steps=10, save_every=5)
+    out = run(ed, sq, tmp_path / "ed.zarr", cfg_ed, attrs={"solver": "ed"})
+    ds = open_store(tmp_path / "ed.zarr")
+    assert out["n_frames"] == 3 and ds.attrs["provider_identity"]["kind"] == "ExactDiagonalization"
+    np.testing.assert_allclose(ds["fields"].isel(frame=-1).values, ed(ds["spins"][-1].values))
+    assert np.all(np.isfinite(ds["energy"].values))
+    # the same settings with another provider do not resume into the ED store
+    ed2 = ExactDiagonalization(SdHamiltonian(sq, J=2.0), Ensemble.canonical(0.4))
+    with pytest.raises(ValueError, match="another configuration"):
+        run(ed2, sq, tmp_path / "ed.zarr", cfg_ed)
+    cfg_q = RunConfig(kT=0.0, alpha=0.5, dt=0.05, n_steps=10, save_every=5, dtype="float64")
+    res = run_quench(tmp_path / "vec", strip, tmp_path / "q.zarr", cfg_q, initial=wall)
+    assert res["n_frames"] == 3
+
+
+def test_committee_mean_runs_every_member_in_the_run_precision(tmp_path):
+    """Several models run their committee mean, each member by its fast provider."""
+    from mllg.production import run
+    from mllg.providers import MeanProvider, ml_provider
+
+    lat = make_lattice("triangular", 6)
+    members = [_model(lat, seed=k) for k in range(2)]
+    prov = ml_provider(members, lat, dtype="float64")
+    assert isinstance(prov, MeanProvider) and len(prov.model_hashes) == 2
+    s = tx.random_spins(lat.N, 3)
+    want = np.mean([MLFieldProvider(m, dtype="float64")(s) for m in members], axis=0)
+    np.testing.assert_allclose(prov(s), want, atol=1e-12)
+    e = prov.solve(s).energy
+    assert e == pytest.approx(np.mean([np.ravel(m.predict(s)["energy"])[0] for m in members]))
+    out = run(prov, lat, tmp_path / "c.zarr", RunConfig(**CFG))
+    assert out["n_frames"] == 9 and out["provider"]["combination"] == "MeanProvider"
+
+
+def test_gpu_request_without_cuda_stops_with_one_sentence(tmp_path, monkeypatch):
+    """train.gpu / simulate.gpu >= 1 where torch sees no CUDA device: one sentence naming
+    the key, before the stage writes anything; gpu = 0 computes on the CPU."""
+    from mllg import workflow
+    from mllg.devices import DeviceError, select_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert select_device(0, "train.gpu") == "cpu"
+    with pytest.raises(DeviceError, match=r"^train.gpu = 1 asks for a GPU, but torch sees no"):
+        select_device(1, "train.gpu")
+    system = {"kind": "equilibrium", "model": {}, "train": {"descriptor": {}}}
+    out = tmp_path / "train"
+    with pytest.raises(DeviceError, match="set train.gpu: 0 to run on the CPU"):
+        workflow.train_model(system, [tmp_path / "missing.zarr"], 0, out, gpu=1)
+    sim = {"kind": "equilibrium", "simulate": {"L": 6}}
+    with pytest.raises(DeviceError, match="simulate.gpu = 2 asks for a GPU"):
+        workflow.simulate(sim, "eq", 0, [tmp_path / "m"], tmp_path / "s.zarr", gpu=2)
+    assert not out.exists() and not (tmp_path / "s.zarr").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_request_with_cuda_trains_and_runs_on_cuda(tmp_path):
+    from mllg.devices import select_device
+    from mllg.production import run
+    from mllg.providers import ml_provider
+
+    assert select_device(1, "simulate.gpu") == "cuda"
+    lat = make_lattice("triangular", 6)
+    prov = ml_provider([_model(lat)], lat, device="cuda")
+    out = run(prov, lat, tmp_path / "g.zarr", RunConfig(**CFG))
+    assert out["provider"]["device"].startswith("cuda")

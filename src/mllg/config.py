@@ -13,7 +13,11 @@ ordering wavevectors on the lattice grid, at least one electron and one hole, ..
 A new stage adds its section to the schema (with a ``description`` for every key: it
 appears in the messages) and, if needed, a check to :func:`_check_system`.
 
-This module depends on jsonschema and PyYAML only (no Snakemake).
+This module depends on jsonschema and PyYAML (no Snakemake, no torch); it reads the
+declared settings of :mod:`mllg.settings` and the ordered states of :mod:`mllg.orders`.
+It is one module (about 650 lines) because its four parts read the same schema: loading
+(with the declared settings inserted), one sentence per schema error, the cross-key
+checks, and the README key table (:func:`key_rows`).
 """
 
 from __future__ import annotations
