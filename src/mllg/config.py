@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -467,8 +468,18 @@ def _check_system(name: str, cfg: Mapping[str, Any]) -> Iterator[str]:
             f"{key}.simulate.model = {simulate['model']!r} is not an exported model folder "
             "(no config.json there; use the model/ folder written by the train stage)."
         )
-    if driven and len(set(sample["voltages"])) != len(sample["voltages"]):
-        yield f"{key}.sample.voltages = {sample['voltages']} holds a voltage twice."
+    if driven:
+        tags = [voltage_tag(v) for v in sample["voltages"]]
+        if len(set(tags)) != len(tags):
+            yield (
+                f"{key}.sample.voltages = {sample['voltages']} holds voltages that share an "
+                f"output tag ({', '.join(tags)}): voltages must differ in the first three "
+                "decimals."
+            )
+    for stage in ("train", "simulate"):
+        seeds = [int(x) for x in cfg[stage]["seeds"]]
+        if len(set(seeds)) != len(seeds):
+            yield f"{key}.{stage}.seeds = {cfg[stage]['seeds']} holds a seed twice."
 
 
 def _settings_problems(key: str, train: Mapping[str, Any]) -> Iterator[str]:
@@ -545,7 +556,55 @@ def load_system_files(folder: str | Path) -> dict[str, Any]:
     return {"systems": systems}
 
 
+def _nonfinite(instance: Any, path: list) -> Iterator[str]:
+    """One sentence per NaN or infinite number anywhere in the config."""
+    if isinstance(instance, Mapping):
+        for key, value in instance.items():
+            yield from _nonfinite(value, [*path, key])
+    elif isinstance(instance, list):
+        for k, value in enumerate(instance):
+            yield from _nonfinite(value, [*path, k])
+    elif isinstance(instance, float) and not math.isfinite(instance):
+        yield (
+            f"{_key(path)} = {instance!r} is not a finite number: every number of the config "
+            "must be finite (.nan and .inf are not allowed)."
+        )
+
+
+def _integers(instance: Any, schema: Any, root: Mapping[str, Any]) -> None:
+    """Integral floats (``2.0``) at integer keys become ints, in place (recursively)."""
+    schema = _resolve(schema, root)
+    if not isinstance(schema, Mapping):
+        return
+    if isinstance(instance, MutableMapping):
+        props = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        for key, value in instance.items():
+            sub = props.get(key, extra if isinstance(extra, Mapping) else None)
+            if sub is None:
+                continue
+            sub_r = _resolve(sub, root)
+            types = sub_r.get("type") if isinstance(sub_r, Mapping) else None
+            types = types if isinstance(types, list) else [types]
+            if "integer" in types and "number" not in types and _integral(value):
+                instance[key] = int(value)
+            else:
+                _integers(value, sub, root)
+    elif isinstance(instance, list):
+        items = _resolve(schema.get("items"), root)
+        if isinstance(items, Mapping) and items.get("type") == "integer":
+            instance[:] = [int(v) if _integral(v) else v for v in instance]
+
+
+def _integral(value: Any) -> bool:
+    return isinstance(value, float) and math.isfinite(value) and value == int(value)
+
+
 def _schema_problems(validator: Any, instance: Any, prefix: str = "") -> list[str]:
+    bad = list(_nonfinite(instance, []))
+    if bad:
+        return [prefix + b for b in bad]
+    _integers(instance, validator.schema, validator.schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.path])
     # dict.fromkeys: jsonschema reports each missing required key separately
     return list(dict.fromkeys(prefix + _sentence(e) for e in errors))

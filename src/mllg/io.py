@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,6 +34,7 @@ from mllg.lattice import Lattice
 
 __all__ = [
     "PER_SITE",
+    "StoreError",
     "TrajectoryWriter",
     "config_hash",
     "git_commit",
@@ -44,6 +47,10 @@ __all__ = [
 ]
 
 PER_SITE = {"spins", "fields", "torques"}
+
+
+class StoreError(ValueError):
+    """A zarr store that cannot be read or resumed; the message names the store."""
 
 
 def lattice_attrs(lattice: Lattice) -> dict[str, Any]:
@@ -200,8 +207,14 @@ class TrajectoryWriter:
         self.lattice = lattice
         self.attrs = _jsonable({**lattice_attrs(lattice), **attrs})
         self.n_frames = 0
-        if self.path.exists():
+        shutil.rmtree(self._partial, ignore_errors=True)  # a creation that was killed
+        if self.path.exists() and any(self.path.iterdir()):
             self._resume()
+
+    @property
+    def _partial(self) -> Path:
+        """Where the store is created before its atomic rename to ``path``."""
+        return self.path.with_name(self.path.name + ".partial")
 
     def _identity(self, attrs: Mapping[str, Any]) -> tuple:
         prov = attrs.get("provenance", {}) or {}
@@ -211,8 +224,14 @@ class TrajectoryWriter:
         )
 
     def _resume(self) -> None:
-        group = zarr.open_group(self.path, mode="r+", zarr_format=3)
-        old = dict(group.attrs)
+        try:
+            group = zarr.open_group(self.path, mode="r+", zarr_format=3)
+            old = dict(group.attrs)
+        except Exception as err:  # zarr raises many kinds for unreadable metadata
+            raise StoreError(
+                f"the store at {self.path} cannot be read ({type(err).__name__}: {err}); "
+                "remove it or choose another output path."
+            ) from err
         if self._identity(old) != self._identity(self.attrs):
             raise ValueError(
                 f"the store at {self.path} was written for another configuration "
@@ -251,10 +270,20 @@ class TrajectoryWriter:
         ds = make_dataset(self.lattice, self.attrs, **variables)
         n_new = ds.sizes["frame"]
         if self.n_frames == 0:
-            ds.attrs["n_frames"] = 0
+            # created whole under another name, then renamed: a kill at any moment leaves
+            # either no store or a complete one with its first frames committed
+            ds.attrs.update(_jsonable({**(attrs or {}), "n_frames": n_new}))
+            shutil.rmtree(self._partial, ignore_errors=True)
             ds.to_zarr(
-                self.path, mode="w", zarr_format=3, consolidated=False, encoding=_encoding(ds, 1)
+                self._partial,
+                mode="w",
+                zarr_format=3,
+                consolidated=False,
+                encoding=_encoding(ds, 1),
             )
+            os.replace(self._partial, self.path)  # replaces an empty directory too
+            self.n_frames = n_new
+            return
         else:
             group = zarr.open_group(self.path, mode="r+", zarr_format=3)
             stored = {name for name, arr in group.arrays() if "frame" in _dims(arr)}
@@ -271,8 +300,15 @@ class TrajectoryWriter:
     def last_frame(self) -> xr.Dataset:
         """The last complete frame (loaded), for resuming a run."""
         if self.n_frames == 0:
-            raise ValueError(f"the store at {self.path} holds no complete frame.")
-        return open_store(self.path).isel(frame=self.n_frames - 1).load()
+            raise StoreError(f"the store at {self.path} holds no complete frame.")
+        k = self.n_frames - 1
+        try:
+            return open_store(self.path).isel(frame=k).load()
+        except Exception as err:  # corrupt chunks, missing arrays, unreadable metadata
+            raise StoreError(
+                f"frame {k} of the store at {self.path} cannot be read "
+                f"({type(err).__name__}: {err}); remove the store to start the run again."
+            ) from err
 
 
 def _dims(arr: zarr.Array) -> tuple[str, ...]:

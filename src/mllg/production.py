@@ -156,7 +156,7 @@ class RunConfig:
     def identity(self) -> dict[str, Any]:
         """Settings that define the trajectory (everything but n_steps and performance)."""
         d = self.to_dict()
-        for key in ("n_steps", "device", "compile", "threads", "dtype"):
+        for key in ("n_steps", "device", "compile", "threads"):
             d.pop(key)
         return d
 
@@ -433,9 +433,33 @@ def run_quench(
 
 
 # ----------------------------------------------------------------------------- CLI
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry: ``python -m mllg.production --help``."""
-    p = argparse.ArgumentParser(description="ML-LLG production run (resumable).")
+class UsageError(Exception):
+    """An expected error of the command line: one line on stderr, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not the usage block
+        raise UsageError(message)
+
+
+#: RunConfig fields and the options that set them (for the messages).
+_OPTIONS = {
+    "kT": "--kT",
+    "alpha": "--alpha",
+    "dt": "--dt",
+    "n_steps": "--n-steps",
+    "save_every": "--save-every",
+    "seed": "--seed",
+    "initial": "--initial",
+    "precession": "--precession",
+    "dtype": "--dtype",
+    "device": "--device",
+    "threads": "--threads",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m mllg.production", description="ML-LLG production run (resumable).")
     p.add_argument("--model", required=True, nargs="+", help="exported model folder(s)")
     p.add_argument("--lattice", required=True, choices=("square", "triangular"))
     p.add_argument("--L", type=int, required=True, help="linear size (L x L)")
@@ -448,36 +472,86 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--initial", default="random", choices=INITIAL_STATES)
     p.add_argument("--precession", type=int, default=-1, choices=(-1, 1))
     p.add_argument("--dtype", default="float32", choices=tuple(PROVIDER_DTYPES))
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--compile", action="store_true")
-    p.add_argument("--system", default=None, help="JSON of the physical parameters")
-    p.add_argument("--out", required=True)
+    p.add_argument("--system", default=None, help="JSON object of the physical parameters")
+    p.add_argument("--out", required=True, help="zarr trajectory store (resumed if it exists)")
     p.add_argument("--progress", action="store_true")
-    a = p.parse_args(argv)
-    cfg = RunConfig(
-        kT=a.kT,
-        alpha=a.alpha,
-        dt=a.dt,
-        n_steps=a.n_steps,
-        save_every=a.save_every,
-        seed=a.seed,
-        initial=a.initial,
-        precession=a.precession,
-        dtype=a.dtype,
-        device=a.device,
-        compile=a.compile,
-        threads=a.threads,
-    )
-    system = json.loads(a.system) if a.system else None
-    out = run_quench(
-        [Path(m) for m in a.model],
-        make_lattice(a.lattice, a.L),
-        a.out,
-        cfg,
-        system=system,
-        progress=a.progress,
-    )
+    p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    return p
+
+
+def _inputs(a: argparse.Namespace) -> tuple[RunConfig, Lattice, dict | None, list[Path]]:
+    """Check every option before anything is written; UsageError names the option."""
+    try:
+        cfg = RunConfig(
+            kT=a.kT,
+            alpha=a.alpha,
+            dt=a.dt,
+            n_steps=a.n_steps,
+            save_every=a.save_every,
+            seed=a.seed,
+            initial=a.initial,
+            precession=a.precession,
+            dtype=a.dtype,
+            device=a.device,
+            compile=a.compile,
+            threads=a.threads,
+        )
+    except SettingError as err:
+        option = _OPTIONS.get(err.name, err.name)
+        raise UsageError(f"{option} {err.value!r}: {err.allowed}.") from None
+    if a.device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: torch sees no CUDA device here; use --device cpu.")
+    if a.L < 2:
+        raise UsageError(f"--L {a.L}: the linear size must be an integer >= 2.")
+    system = None
+    if a.system is not None:
+        try:
+            system = json.loads(a.system)
+        except json.JSONDecodeError as err:
+            msg = f"--system is not valid JSON ({err.msg} at character {err.pos})."
+            raise UsageError(msg) from None
+        if not isinstance(system, dict):
+            raise UsageError("--system must be a JSON object such as '{\"J\": 2.0}'.")
+        for key, value in system.items():
+            if isinstance(value, float) and not np.isfinite(value):
+                raise UsageError(f"--system: {key} = {value} is not a finite number.")
+    models = [Path(m) for m in a.model]
+    for m in models:
+        if not m.is_dir():
+            raise UsageError(f"--model {m}: no such model folder.")
+    return cfg, make_lattice(a.lattice, a.L), system, models
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry: ``python -m mllg.production --help``.
+
+    Every expected error (a bad option, a model or store that cannot be used, a blow-up)
+    is one line on stderr naming the option or file, with exit code 2; nothing is
+    written before the inputs are checked. ``--debug`` shows the traceback instead.
+    """
+    import sys
+
+    from mllg.devices import DeviceError
+
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    try:
+        a = _parser().parse_args(argv)
+        cfg, lattice, system, models = _inputs(a)
+        try:
+            out = run_quench(models, lattice, a.out, cfg, system=system, progress=a.progress)
+        except (ValueError, FileNotFoundError, DeviceError) as err:
+            where = "--out" if str(a.out) in str(err) else "--model"
+            raise UsageError(f"{where}: {err}") from err
+        except BlowUpError as err:
+            raise UsageError(f"--out {a.out}: {err}") from err
+    except UsageError as err:
+        if debug:
+            raise
+        print(f"python -m mllg.production: error: {err}".replace("\n", " "), file=sys.stderr)
+        return 2
     print(json.dumps(out))
     return 0
 

@@ -22,8 +22,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mllg.dynamics import LLG
-from mllg.io import TrajectoryWriter
+from mllg.io import StoreError, TrajectoryWriter
 from mllg.lattice import Lattice
+
+__all__ = ["BlowUpError", "check_frame", "check_store_path", "run_llg"]
 
 
 class BlowUpError(FloatingPointError):
@@ -112,7 +114,19 @@ def run_llg(
     )
     if writer.n_frames:
         last = writer.last_frame()
+        k = writer.n_frames - 1
+        if "spins" not in last or "step" not in last or "rng_state" not in writer.stored_attrs:
+            raise StoreError(
+                f"frame {k} of the store at {path} lacks spins, step or the noise state; it "
+                "was not written by this run: remove it or choose another output path."
+            )
         spins = last["spins"].values
+        norm = np.linalg.norm(spins, axis=-1)
+        if not (np.all(np.isfinite(spins)) and np.allclose(norm, 1.0, atol=norm_tol)):
+            raise StoreError(
+                f"frame {k} of the store at {path} (the frame a resumed run starts from) holds "
+                "non-finite or non-unit spins; remove the store to start the run again."
+            )
         start = int(last["step"])
         state = json.loads(writer.stored_attrs["rng_state"])
         llg.rng.bit_generator.state = state

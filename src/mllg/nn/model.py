@@ -82,6 +82,7 @@ trained on 12x12 runs on 100x100).
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -469,7 +470,17 @@ def load_model(path: str | Path, lattice: Lattice | None = None) -> BPModel:
         raise FileNotFoundError(
             f"{path} is not an exported mllg model (needs config.json and weights.pt)."
         )
-    meta = json.loads(cfg_file.read_text())
+    try:
+        meta = json.loads(cfg_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{cfg_file} is not valid JSON ({err}); re-export the model.") from err
+    missing = [
+        k
+        for k in ("lattice", "Lx", "Ly", "periodic_y", "model", "n_features")
+        if not isinstance(meta, dict) or k not in meta
+    ]
+    if missing:
+        raise ValueError(f"{cfg_file} lacks the keys {missing} of an exported mllg model.")
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(
             f"model format_version={meta.get('format_version')!r} in {cfg_file} is not supported "
@@ -488,7 +499,18 @@ def load_model(path: str | Path, lattice: Lattice | None = None) -> BPModel:
             f"the descriptor of the model in {path} has {meta['n_features']} features but this "
             f"code builds {model.descriptor.n_features}; the descriptor definition changed."
         )
-    state = torch.load(w_file, map_location="cpu", weights_only=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(w_file, map_location="cpu", weights_only=True)
+    except Exception as err:  # UnpicklingError (code or other objects), truncated files
+        raise ValueError(
+            f"{w_file} is not a plain tensor state dict: torch.load(weights_only=True) refused "
+            f"it ({type(err).__name__}; it may hold code or other objects, which are never "
+            "run); re-export the model with mllg.nn.save_model."
+        ) from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{w_file} holds a {type(state).__name__}, not a state dict.")
     check_state_dict(model, state, str(path))
     model.load_state_dict(state)
     model.eval()

@@ -80,7 +80,12 @@ def simulate(
         "precession": int(cfg.precession),
         **sys_.run_attrs(tag),
     }
-    identity = {"stage": "simulate", "system": dict(sys_.section), "tag": tag}
+    # n_steps is not part of the identity: a larger simulate.n_steps extends the run
+    section = {
+        **sys_.section,
+        "simulate": {k: v for k, v in sys_.simulate.items() if k != "n_steps"},
+    }
+    identity = {"stage": "simulate", "system": section, "tag": tag}
     return run(
         provider,
         lat,
