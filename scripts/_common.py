@@ -21,6 +21,26 @@ if importlib.util.find_spec("mllg") is None:
 TORCH_RULES = ("featurize", "train", "validate", "simulate")
 
 
+def _one_line_errors(rule: str) -> None:
+    """Expected errors (bad input, a GPU request without CUDA, an unreadable store, a
+    blow-up) end the job with one line in its log instead of a traceback; set
+    ``MLLG_DEBUG=1`` to get the traceback."""
+    if os.environ.get("MLLG_DEBUG"):
+        return
+    default = sys.excepthook
+
+    def hook(kind, err, tb):
+        from mllg.devices import DeviceError
+        from mllg.runs import BlowUpError
+
+        if issubclass(kind, ValueError | FileNotFoundError | DeviceError | BlowUpError):
+            print(f"rule {rule}: error: {err} (MLLG_DEBUG=1 shows the traceback)", flush=True)
+            return
+        default(kind, err, tb)
+
+    sys.excepthook = hook
+
+
 def setup(snakemake) -> logging.Logger:
     """Point stdout/stderr and logging at the rule's log file; cap BLAS/torch threads.
 
@@ -38,6 +58,7 @@ def setup(snakemake) -> logging.Logger:
     log = open(snakemake.log[0], "a", buffering=1)  # noqa: SIM115 - lives for the job
     sys.stdout = sys.stderr = log
     logging.basicConfig(stream=log, level=logging.INFO, force=True)
+    _one_line_errors(snakemake.rule)
     if snakemake.rule in TORCH_RULES:
         import torch
 

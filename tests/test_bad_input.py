@@ -286,6 +286,7 @@ CLI = [
     ("n-steps-float", lambda b, d: _replace(b, "--n-steps", 2.5), "--n-steps"),
     ("save-every-zero", lambda b, d: _replace(b, "--save-every", 0), "--save-every"),
     ("L-one", lambda b, d: _replace(b, "--L", 1), "--L"),
+    ("seed-negative", lambda b, d: _replace(b, "--seed", -1), "--seed"),
     ("threads-zero", lambda b, d: _replace(b, "--threads", 0), "--threads"),
     ("cuda-absent", lambda b, d: _replace(b, "--device", "cuda"), "CUDA"),
     ("missing-out", lambda b, d: b, "--out"),
@@ -417,3 +418,35 @@ def test_kill_9_at_random_moments_including_store_creation(tmp_path):
         np.testing.assert_array_equal(a[var].values, b[var].values)
     assert json.loads(a.attrs["rng_state"]) == json.loads(b.attrs["rng_state"])
     assert not (cut / "t.zarr.partial").exists()
+
+
+def test_rule_scripts_end_expected_errors_with_one_line(tmp_path):
+    """scripts/_common.py: a job failing on an expected error writes one line (and exits
+    non-zero); any other exception keeps its traceback."""
+    code = (
+        "import sys; sys.path.insert(0, {scripts!r})\n"
+        "from _common import _one_line_errors\n"
+        "_one_line_errors('train')\n"
+        "from mllg.devices import DeviceError\n"
+        "raise {err}\n"
+    )
+    scripts = str(REPO / "scripts")
+    env = {k: v for k, v in os.environ.items() if k != "MLLG_DEBUG"}
+    run = [sys.executable, "-c"]
+    res = subprocess.run(
+        [*run, code.format(scripts=scripts, err="DeviceError('train.gpu = 1 asks for a GPU')")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    out = (res.stdout + res.stderr).strip().splitlines()
+    assert res.returncode == 1 and out == [
+        "rule train: error: train.gpu = 1 asks for a GPU (MLLG_DEBUG=1 shows the traceback)"
+    ]
+    res = subprocess.run(
+        [*run, code.format(scripts=scripts, err="KeyError('a bug')")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert res.returncode == 1 and "Traceback" in res.stderr

@@ -67,11 +67,14 @@ from mllg.dynamics import LLG, METHODS, ClassicalTerms
 from mllg.io import open_store, provenance
 from mllg.lattice import Lattice, make_lattice
 from mllg.nn.provider import PROVIDER_DTYPES
+from mllg.orders import ORDERED_STATES
 from mllg.providers import ml_provider, provider_identity
 from mllg.runs import BlowUpError, check_store_path, run_llg
 from mllg.settings import SettingError, check_settings, setting
 
-INITIAL_STATES = ("random", "ferromagnet", "tetrahedral", "120", "neel")
+#: Initial states: random spins (a quench) or the texture of an ordered state of
+#: :data:`mllg.orders.ORDERED_STATES`.
+INITIAL_STATES = ("random", *(n for n, s in ORDERED_STATES.items() if s.texture is not None))
 
 __all__ = [
     "INITIAL_STATES",
@@ -104,8 +107,9 @@ class RunConfig:
         Steps between saved frames.
     seed : int
         Seed of the initial state (``random``) and of the noise.
-    initial : {"random", "ferromagnet", "tetrahedral", "120", "neel"}
-        Initial state when no array is given to :func:`run`.
+    initial : str
+        Initial state when no array is given to :func:`run`: ``random`` or an ordered
+        state with a texture (:data:`INITIAL_STATES`).
     method : {"midpoint", "heun"}
     precession : {-1, +1}
         Sign of the precession term (see :mod:`mllg.dynamics`).
@@ -126,7 +130,7 @@ class RunConfig:
     dt: float = setting(doc="time step (1/t)", exclusive_minimum=0, config=False)
     n_steps: int = setting(doc="total number of steps", minimum=0, config=False)
     save_every: int = setting(doc="steps between saved frames", minimum=1, config=False)
-    seed: int = setting(0, "seed of the initial state and the noise", config=False)
+    seed: int = setting(0, "seed of the initial state and the noise", minimum=0, config=False)
     initial: str = setting("random", "initial state", choices=INITIAL_STATES, config=False)
     method: str = setting("midpoint", "integrator", choices=METHODS, config=False)
     precession: int = setting(-1, "sign of the precession term", choices=(-1, 1), config=False)
@@ -162,18 +166,13 @@ class RunConfig:
 
 
 def initial_state(lattice: Lattice, name: str, seed: int) -> NDArray[np.float64]:
-    """Initial spins (N, 3): ``random`` (seeded by ``[seed, 1]``) or a named texture."""
+    """Initial spins (N, 3): ``random`` (seeded by ``[seed, 1]``) or the texture of the
+    ordered state ``name`` (:data:`mllg.orders.ORDERED_STATES`)."""
     if name == "random":
         return textures.random_spins(lattice.N, np.random.default_rng([int(seed), 1]))
-    named = {
-        "ferromagnet": textures.ferromagnet,
-        "tetrahedral": textures.tetrahedral,
-        "120": textures.three_sublattice_120,
-        "neel": textures.neel,
-    }
-    if name not in named:
+    if name not in INITIAL_STATES:
         raise ValueError(f"initial={name!r} is not allowed; use one of {INITIAL_STATES}.")
-    return named[name](lattice)
+    return ORDERED_STATES[name].texture(lattice)
 
 
 def _check_initial(initial: NDArray, lattice: Lattice) -> NDArray[np.float64]:
