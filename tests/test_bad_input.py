@@ -450,3 +450,23 @@ def test_rule_scripts_end_expected_errors_with_one_line(tmp_path):
         env=env,
     )
     assert res.returncode == 1 and "Traceback" in res.stderr
+
+
+def test_training_data_that_cannot_be_read_is_named(tmp_path):
+    """A data store with a corrupt chunk or unreadable metadata stops training with the
+    store's path in one sentence."""
+    from mllg import textures as tx
+    from mllg.io import StoreError, make_dataset, write_dataset
+    from mllg.nn import load_field_data
+
+    lat = make_lattice("square", 4)
+    spins = np.stack([tx.random_spins(lat.N, k) for k in range(3)])
+    ds = make_dataset(lat, {"solver": "ed"}, spins=spins, fields=spins, energy=np.zeros(3))
+    write_dataset(tmp_path / "d.zarr", ds, frames_per_chunk=1)
+    assert load_field_data(tmp_path / "d.zarr").spins.shape == (3, 16, 3)
+    _last_chunk(tmp_path / "d.zarr" / "fields").write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(ValueError, match=r"data store .*d\.zarr cannot be read"):
+        load_field_data(tmp_path / "d.zarr")
+    (tmp_path / "d.zarr" / "zarr.json").write_text("{")
+    with pytest.raises(StoreError, match=r"the store at .*d\.zarr cannot be opened"):
+        load_field_data(tmp_path / "d.zarr")

@@ -173,7 +173,12 @@ def open_store(path: str | Path) -> xr.Dataset:
     """Open a store lazily (``xarray.open_zarr``), limited to its complete frames."""
     if not Path(path).exists():
         raise FileNotFoundError(f"no zarr store at {path}.")
-    ds = xr.open_zarr(path, consolidated=False, zarr_format=3)
+    try:
+        ds = xr.open_zarr(path, consolidated=False, zarr_format=3)
+    except Exception as err:  # unreadable metadata: JSON, zarr or xarray errors
+        raise StoreError(
+            f"the store at {path} cannot be opened ({type(err).__name__}: {err})."
+        ) from err
     n = ds.attrs.get("n_frames")
     if n is not None and "frame" in ds.dims and ds.sizes["frame"] > n:
         ds = ds.isel(frame=slice(0, int(n)))

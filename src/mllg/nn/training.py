@@ -159,9 +159,14 @@ def load_field_data(paths: str | Path | list, lattice: Lattice | None = None) ->
                 f"data store {p} is on a {lat.kind} {lat.Lx}x{lat.Ly} lattice, not the "
                 f"expected {lattice.kind} {lattice.Lx}x{lattice.Ly}."
             )
-        spins.append(ds["spins"].transpose("frame", "site", "vec").values)
-        fields.append(ds["fields"].transpose("frame", "site", "vec").values)
-        energy.append(ds["energy"].values if "energy" in ds.data_vars else None)
+        try:
+            spins.append(ds["spins"].transpose("frame", "site", "vec").values)
+            fields.append(ds["fields"].transpose("frame", "site", "vec").values)
+            energy.append(ds["energy"].values if "energy" in ds.data_vars else None)
+        except Exception as err:  # corrupt chunks
+            raise ValueError(
+                f"data store {p} cannot be read ({type(err).__name__}: {err}); sample it again."
+            ) from err
         attrs = dict(ds.attrs)
     e = None if any(x is None for x in energy) else np.concatenate(energy)
     try:
