@@ -287,6 +287,9 @@ CLI = [
     ("save-every-zero", lambda b, d: _replace(b, "--save-every", 0), "--save-every"),
     ("L-one", lambda b, d: _replace(b, "--L", 1), "--L"),
     ("seed-negative", lambda b, d: _replace(b, "--seed", -1), "--seed"),
+    ("system-list-value", lambda b, d: _replace(b, "--system", '{"J": [1]}'), "--system"),
+    ("initial-off-lattice", lambda b, d: _replace(b, "--initial", "neel"), "--initial"),
+    ("device-unknown", lambda b, d: _replace(b, "--device", "gpu"), "--device"),
     ("threads-zero", lambda b, d: _replace(b, "--threads", 0), "--threads"),
     ("cuda-absent", lambda b, d: _replace(b, "--device", "cuda"), "CUDA"),
     ("missing-out", lambda b, d: b, "--out"),
@@ -470,3 +473,14 @@ def test_training_data_that_cannot_be_read_is_named(tmp_path):
     (tmp_path / "d.zarr" / "zarr.json").write_text("{")
     with pytest.raises(StoreError, match=r"the store at .*d\.zarr cannot be opened"):
         load_field_data(tmp_path / "d.zarr")
+
+
+def test_settings_accept_numpy_scalars_and_refuse_booleans():
+    from mllg.settings import DescriptorConfig, SettingError, TrainConfig
+
+    cfg = TrainConfig(batch_size=np.int64(4), lr=np.float32(0.5), augment_point_group=np.bool_(1))
+    assert type(cfg.batch_size) is int and type(cfg.lr) is float
+    assert cfg.augment_point_group is True
+    assert DescriptorConfig(r_cut=np.float32(2.0)).r_cut == 2.0
+    with pytest.raises(SettingError, match="batch_size=True is not allowed"):
+        TrainConfig(batch_size=True)

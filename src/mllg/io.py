@@ -286,7 +286,9 @@ class TrajectoryWriter:
                 consolidated=False,
                 encoding=_encoding(ds, 1),
             )
-            os.replace(self._partial, self.path)  # replaces an empty directory too
+            if self.path.exists():  # an empty folder, or this run's store without frames
+                shutil.rmtree(self.path)
+            os.replace(self._partial, self.path)
             self.n_frames = n_new
             return
         else:

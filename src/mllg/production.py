@@ -198,6 +198,7 @@ def run(
     classical: ClassicalTerms | None = None,
     attrs: Mapping[str, Any] | None = None,
     progress: bool = False,
+    initial_id: Any = None,
 ) -> dict[str, Any]:
     """Run (or resume) one LLG trajectory of any field provider into a zarr store.
 
@@ -223,6 +224,11 @@ def run(
         Extra store attributes (not part of the identity).
     progress : bool
         tqdm progress bar on stderr.
+    initial_id : optional
+        What identifies a given ``initial`` state in the run identity (default: the hash
+        of its bits). A protocol that computes its initial state (a relaxed wall) names
+        the protocol instead, so a resume on another device or thread count is not
+        refused for the last bits of a state it never uses again.
 
     Returns
     -------
@@ -239,7 +245,11 @@ def run(
     """
     if initial is not None:
         initial = _check_initial(initial, lattice)
-        init_id = hashlib.sha256(initial.tobytes()).hexdigest()[:16]
+        init_id = (
+            initial_id
+            if initial_id is not None
+            else hashlib.sha256(initial.tobytes()).hexdigest()[:16]
+        )
     else:
         initial = initial_state(lattice, config.initial, config.seed)
         init_id = config.initial
@@ -278,9 +288,13 @@ def run(
     before = _n_steps_done(out)
     if before:
         stored = open_store(out).attrs
-        if stored.get("threads") not in (None, store_attrs["threads"]) or stored.get(
-            "provider"
-        ) not in (None, store_attrs["provider"]):
+        same_run = (stored.get("provenance") or {}).get("config_hash") == store_attrs["provenance"][
+            "config_hash"
+        ]
+        if same_run and (
+            stored.get("threads") not in (None, store_attrs["threads"])
+            or stored.get("provider") not in (None, store_attrs["provider"])
+        ):
             warnings.warn(
                 f"resuming {out} with threads/provider {store_attrs['threads']}/"
                 f"{store_attrs['provider']} instead of {stored.get('threads')}/"
@@ -471,7 +485,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--initial", default="random", choices=INITIAL_STATES)
     p.add_argument("--precession", type=int, default=-1, choices=(-1, 1))
     p.add_argument("--dtype", default="float32", choices=tuple(PROVIDER_DTYPES))
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--compile", action="store_true")
     p.add_argument("--system", default=None, help="JSON object of the physical parameters")
@@ -501,8 +515,17 @@ def _inputs(a: argparse.Namespace) -> tuple[RunConfig, Lattice, dict | None, lis
     except SettingError as err:
         option = _OPTIONS.get(err.name, err.name)
         raise UsageError(f"{option} {err.value!r}: {err.allowed}.") from None
-    if a.device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: torch sees no CUDA device here; use --device cpu.")
+    if a.device != "cpu" and not (a.device == "cuda" or a.device.startswith("cuda:")):
+        raise UsageError(f"--device {a.device!r}: use cpu, cuda or cuda:N.")
+    if a.device != "cpu" and not torch.cuda.is_available():
+        raise UsageError(f"--device {a.device}: torch sees no CUDA device here; use --device cpu.")
+    if a.initial != "random":
+        state = ORDERED_STATES[a.initial]
+        if state.lattice != a.lattice or a.L % state.period:
+            raise UsageError(
+                f"--initial {a.initial}: the state needs a {state.lattice} lattice with L a "
+                f"multiple of {state.period} (got --lattice {a.lattice} --L {a.L})."
+            )
     if a.L < 2:
         raise UsageError(f"--L {a.L}: the linear size must be an integer >= 2.")
     system = None
@@ -515,8 +538,9 @@ def _inputs(a: argparse.Namespace) -> tuple[RunConfig, Lattice, dict | None, lis
         if not isinstance(system, dict):
             raise UsageError("--system must be a JSON object such as '{\"J\": 2.0}'.")
         for key, value in system.items():
-            if isinstance(value, float) and not np.isfinite(value):
-                raise UsageError(f"--system: {key} = {value} is not a finite number.")
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if value is not None and not (number and np.isfinite(value)):
+                raise UsageError(f"--system: {key} = {value!r} is not a finite number or null.")
     models = [Path(m) for m in a.model]
     for m in models:
         if not m.is_dir():
@@ -541,11 +565,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg, lattice, system, models = _inputs(a)
         try:
             out = run_quench(models, lattice, a.out, cfg, system=system, progress=a.progress)
-        except (ValueError, FileNotFoundError, DeviceError) as err:
-            where = "--out" if str(a.out) in str(err) else "--model"
-            raise UsageError(f"{where}: {err}") from err
-        except BlowUpError as err:
-            raise UsageError(f"--out {a.out}: {err}") from err
+        except (ValueError, OSError, DeviceError, BlowUpError) as err:
+            # the messages name the model folder, the store or the option at fault
+            raise UsageError(str(err)) from err
     except UsageError as err:
         if debug:
             raise

@@ -196,6 +196,11 @@ def provider_identity(provider: Any) -> dict[str, Any]:
         hashes = [model_hash(provider.model)]
     if hashes is not None:
         return {"kind": "ml", "models": list(hashes)}
+    if isinstance(provider, _Combined):
+        return {
+            "kind": type(provider).__name__,
+            "parts": [provider_identity(p) for p in provider.parts],
+        }
     out: dict[str, Any] = {"kind": type(provider).__name__}
     if hasattr(provider, "settings"):
         out["settings"] = provider.settings()

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import types
 import typing
 from collections.abc import Mapping
@@ -52,6 +53,10 @@ __all__ = [
 ]
 
 _MISSING = dataclasses.MISSING
+try:  # numpy booleans are not numbers here (numpy is optional for this module)
+    from numpy import bool_ as np_bool
+except ImportError:  # pragma: no cover
+    np_bool = bool
 
 
 class SettingError(ValueError):
@@ -163,7 +168,7 @@ def _number(name: str, value: Any, kind: type, meta: Mapping[str, Any], what: st
     noun = "an integer" if kind is int else "a finite number"
     rng = _range_clause(meta)
     allowed = f"it must be {noun}" + (f" {rng}" if rng else "")
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool | np_bool) or not isinstance(value, numbers.Real):
         raise SettingError(name, value, allowed, what)
     if not math.isfinite(value):
         raise SettingError(name, value, allowed, what)
@@ -200,8 +205,9 @@ def check_settings(obj: Any, what: str = "") -> None:
             continue
         origin = typing.get_origin(kind)
         if kind is bool:
-            if not isinstance(value, bool):
+            if not isinstance(value, bool | np_bool):
                 raise SettingError(f.name, value, "it must be true or false", what)
+            value = bool(value)
         elif kind in (int, float):
             value = _number(f.name, value, kind, meta, what)
         elif origin is tuple:

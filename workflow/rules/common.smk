@@ -118,7 +118,7 @@ def systems_of_kind(kind):
 def validate_params(wildcards):
     """Params of validate: the exact solver and reference settings; for driven systems
     also the wall protocol of simulate and the velocity-fit start (the NEGF-LLG run)."""
-    sample_keys = ("solver", "L", "alpha", "dt", "every", "moments", "tol")
+    sample_keys = ("solver", "L", "alpha", "dt", "every", "moments", "tol", "label_mu")
     out = params_of("model", "sample", "validate", sample=sample_keys)(wildcards)
     if out["kind"] == "driven":
         wall = ("alpha", "dt", "kT_bath", "relax_steps", "precession")

@@ -186,6 +186,14 @@ class DrivenSystem(System):
                 spins = frame.spins
         return spins
 
+    def initial_protocol(self) -> dict[str, Any]:
+        return {
+            "initial": "wall",
+            "width": WALL_WIDTH,
+            "relax_steps": int(self.simulate["relax_steps"]),
+            "relax_alpha": RELAX_ALPHA,
+        }
+
     def run_attrs(self, tag: str) -> dict[str, Any]:
         return {"bias": tag_voltage(tag)}
 

@@ -170,6 +170,9 @@ class EquilibriumSystem(System):
         """Random unit spins from ``default_rng(seed)``: the infinite-temperature quench."""
         return textures.random_spins(lattice.N, np.random.default_rng(int(seed)))
 
+    def initial_protocol(self) -> dict[str, Any]:
+        return {"initial": "random", "rng": "default_rng(seed)"}
+
     # --------------------------------------------------------------- analyze
     def order_series(self, lattice: Lattice, spins: NDArray) -> dict[str, NDArray]:
         """Per-frame observables of a quench, spins (F, N, 3).

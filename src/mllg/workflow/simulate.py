@@ -61,7 +61,7 @@ def simulate(
     """
     from mllg.devices import select_device
     from mllg.production import run
-    from mllg.providers import ml_provider
+    from mllg.providers import ml_provider, provider_identity
 
     sys_ = System.of(system)
     device = select_device(int(gpu), "simulate.gpu")
@@ -72,7 +72,20 @@ def simulate(
         return ml_provider(dirs, lat, base, dtype=cfg.dtype, device=device)
 
     provider = provider_of(model_dirs, base_model_dirs or ())
-    spins = sys_.initial_spins(lat, seed, lambda: provider_of(relax_model_dirs or model_dirs))
+    relax: dict[str, Any] = {}
+
+    def relax_provider() -> Any:
+        relax["provider"] = provider_of(relax_model_dirs or model_dirs)
+        return relax["provider"]
+
+    spins = sys_.initial_spins(lat, seed, relax_provider)
+    # the initial state is named by its protocol (and the relaxing models), not by its
+    # bits, which may differ in the last place on another device or thread count
+    initial_id = {
+        **sys_.initial_protocol(),
+        "seed": int(seed),
+        "relax_models": provider_identity(relax["provider"]) if relax else None,
+    }
     attrs = {
         **sys_.physics_attrs(),
         "solver": "ml",
@@ -92,6 +105,7 @@ def simulate(
         out,
         cfg,
         initial=spins,
+        initial_id=initial_id,
         identity=identity,
         classical=sys_.classical(),
         attrs=attrs,

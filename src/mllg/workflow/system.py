@@ -190,6 +190,10 @@ class System:
         """Initial spins of a production run (``relax()`` gives the relaxing provider)."""
         raise NotImplementedError
 
+    def initial_protocol(self) -> dict[str, Any]:
+        """What defines :meth:`initial_spins` besides the seed (part of a run's identity)."""
+        raise NotImplementedError
+
     def run_attrs(self, tag: str) -> dict[str, Any]:
         """Extra trajectory attrs of a production run of data set ``tag``."""
         return {}
