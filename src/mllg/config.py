@@ -15,7 +15,7 @@ appears in the messages) and, if needed, a check to :func:`_check_system`.
 
 This module depends on jsonschema and PyYAML (no Snakemake, no torch); it reads the
 declared settings of :mod:`mllg.settings` and the ordered states of :mod:`mllg.orders`.
-It is one module (about 650 lines) because its four parts read the same schema: loading
+It is one module (over 600 lines) because its four parts read the same schema: loading
 (with the declared settings inserted), one sentence per schema error, the cross-key
 checks, and the README key table (:func:`key_rows`).
 """

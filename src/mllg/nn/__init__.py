@@ -1,10 +1,16 @@
 """Behler–Parrinello models of exchange fields: models, export, training, evaluation.
 
 See :mod:`mllg.nn.model` (conservative, generalized-potential and vector models, export),
-:mod:`mllg.nn.provider` (field provider for LLG, committee) and
+:mod:`mllg.nn.provider` (field provider for LLG, committee),
 :mod:`mllg.nn.training` (Lightning training, metrics, :func:`sample_training_frames`)
 and :mod:`mllg.nn.recipes` (:func:`recommended_config`).
+
+The training names are imported on first use: Lightning takes several seconds to
+import, and evaluating a model (a production run, the command line) does not need it.
 """
+
+from importlib import import_module
+from typing import Any
 
 from mllg.nn.model import (
     BPModel,
@@ -14,21 +20,28 @@ from mllg.nn.model import (
     save_model,
 )
 from mllg.nn.provider import Committee, MLFieldProvider
-from mllg.nn.recipes import recommended_config
-from mllg.nn.training import (
-    FieldData,
-    FieldDataModule,
-    FieldRegression,
-    TrainConfig,
-    evaluate,
-    field_metrics,
-    fit_normalization,
-    load_field_data,
-    model_from_checkpoint,
-    parity_plot,
-    sample_training_frames,
-    train,
-)
+
+#: Names served lazily, and the module that defines each.
+_LAZY = {
+    **{
+        name: "mllg.nn.training"
+        for name in (
+            "FieldData",
+            "FieldDataModule",
+            "FieldRegression",
+            "TrainConfig",
+            "evaluate",
+            "field_metrics",
+            "fit_normalization",
+            "load_field_data",
+            "model_from_checkpoint",
+            "parity_plot",
+            "sample_training_frames",
+            "train",
+        )
+    },
+    "recommended_config": "mllg.nn.recipes",
+}
 
 __all__ = [
     "BPModel",
@@ -52,3 +65,15 @@ __all__ = [
     "save_model",
     "train",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mllg.nn' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -19,7 +19,7 @@ Metrics (:func:`field_metrics`) on the perpendicular field: relative RMSE
 torque ``T = S x h`` has ``|dT| = |dh_perp|``, so the torque relative RMSE equals the
 perpendicular-field one; it is reported under its own key for driven systems.
 
-Layout (one module, about 730 lines, because the data split, the loss, the metrics and
+Layout (one module, over 600 lines, because the data split, the loss, the metrics and
 the export share the ``FieldData`` frames and the model's normalization): data
 (``FieldData``, loading, split), the Lightning module and data module, normalization
 and the pair-coupling fit, :func:`train`, metrics and parity plots, and
