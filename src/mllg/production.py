@@ -455,22 +455,6 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-#: RunConfig fields and the options that set them (for the messages).
-_OPTIONS = {
-    "kT": "--kT",
-    "alpha": "--alpha",
-    "dt": "--dt",
-    "n_steps": "--n-steps",
-    "save_every": "--save-every",
-    "seed": "--seed",
-    "initial": "--initial",
-    "precession": "--precession",
-    "dtype": "--dtype",
-    "device": "--device",
-    "threads": "--threads",
-}
-
-
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m mllg.production", description="ML-LLG production run (resumable).")
     p.add_argument("--model", required=True, nargs="+", help="exported model folder(s)")
@@ -513,7 +497,7 @@ def _inputs(a: argparse.Namespace) -> tuple[RunConfig, Lattice, dict | None, lis
             threads=a.threads,
         )
     except SettingError as err:
-        option = _OPTIONS.get(err.name, err.name)
+        option = "--" + err.name.replace("_", "-")  # the option of each RunConfig field
         raise UsageError(f"{option} {err.value!r}: {err.allowed}.") from None
     if a.device != "cpu" and not (a.device == "cuda" or a.device.startswith("cuda:")):
         raise UsageError(f"--device {a.device!r}: use cpu, cuda or cuda:N.")

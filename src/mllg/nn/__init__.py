@@ -21,28 +21,6 @@ from mllg.nn.model import (
 )
 from mllg.nn.provider import Committee, MLFieldProvider
 
-#: Names served lazily, and the module that defines each.
-_LAZY = {
-    **{
-        name: "mllg.nn.training"
-        for name in (
-            "FieldData",
-            "FieldDataModule",
-            "FieldRegression",
-            "TrainConfig",
-            "evaluate",
-            "field_metrics",
-            "fit_normalization",
-            "load_field_data",
-            "model_from_checkpoint",
-            "parity_plot",
-            "sample_training_frames",
-            "train",
-        )
-    },
-    "recommended_config": "mllg.nn.recipes",
-}
-
 __all__ = [
     "BPModel",
     "Committee",
@@ -65,6 +43,14 @@ __all__ = [
     "save_model",
     "train",
 ]
+
+
+#: Names of ``__all__`` served lazily, and the module that defines each.
+_LAZY = {
+    name: "mllg.nn.recipes" if name == "recommended_config" else "mllg.nn.training"
+    for name in __all__
+    if name not in globals()
+}
 
 
 def __getattr__(name: str) -> Any:
