@@ -1,5 +1,6 @@
-# mllg workflow: sample -> featurize -> train -> validate -> simulate -> analyze -> figures
-# -> summary, for every selected system. See README.md, config/README.md and
+# mllg workflow: sample -> featurize -> train -> [learning loop: explore -> select -> label
+# -> retrain] -> validate -> simulate -> audit -> analyze -> figures -> summary, for every
+# selected system. See README.md, config/README.md and
 # ../shared/DESIGN.md. The systems are defined in config/<system>.yaml; config/config.yaml
 # (or --configfile / --config) selects them and overrides values.
 import importlib.util
@@ -55,7 +56,9 @@ include: "workflow/rules/sample.smk"
 include: "workflow/rules/featurize.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/validate.smk"
+include: "workflow/rules/active.smk"
 include: "workflow/rules/simulate.smk"
+include: "workflow/rules/audit.smk"
 include: "workflow/rules/analyze.smk"
 include: "workflow/rules/figures.smk"
 

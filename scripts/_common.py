@@ -18,7 +18,16 @@ if importlib.util.find_spec("mllg") is None:
 
 
 #: Rules that run torch (the others skip its import, ~1 s per job).
-TORCH_RULES = ("featurize", "train", "validate", "simulate")
+TORCH_RULES = (
+    "featurize",
+    "train",
+    "validate",
+    "simulate",
+    "explore",
+    "select",
+    "retrain",
+    "audit",
+)
 
 
 def _one_line_errors(rule: str) -> None:

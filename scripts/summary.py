@@ -19,5 +19,7 @@ out = summary(
     dict(zip(tags, snakemake.input.validations)),  # noqa: F821
     snakemake.input.analysis,  # noqa: F821
     snakemake.output.summary,  # noqa: F821
+    audits=dict(zip(tags, snakemake.input.audits)) or None,  # noqa: F821
+    learning=(list(snakemake.input.learning) or [None])[0],  # noqa: F821
 )
 log.info("summary: %s", out)

@@ -289,6 +289,7 @@ def test_config_readme_documents_every_schema_key():
     for key in schema["properties"]:
         assert f"`{key}`" in readme, f"{key} is not in config/README.md"
     sections = ("model", "sample", "featurize", "train", "validate", "simulate", "analyze")
+    sections += ("active", "audit")
     for section in (*sections, "figures"):
         for row in key_rows(schema, section):
             assert row in lines, f"config/README.md lacks or differs from the row\n{row}"

@@ -42,6 +42,7 @@ TINY = {
             "validate": {"frames": 3, "speed_L": 4, "repeats": 1, "llg_steps": 4},
             "simulate": {"L": 8, "seeds": [0], "n_steps": 30, "save_every": 10},
             "analyze": {"t_min": 1.0},
+            "audit": {"frames": 2},
         }
     },
 }
@@ -51,6 +52,7 @@ TINY_JOBS = {
     "train": 1,
     "validate": 1,
     "simulate": 1,
+    "audit": 1,
     "analyze": 1,
     "summary": 1,
     "figures_equilibrium": 1,
@@ -58,12 +60,17 @@ TINY_JOBS = {
 }
 
 # (key under systems.<SYSTEM>, new value, rules that must run again)
-DOWNSTREAM_OF_SIMULATE = {"simulate", "analyze", "figures_equilibrium", "summary", "all"}
+DOWNSTREAM_OF_SIMULATE = {"simulate", "audit", "analyze", "figures_equilibrium", "summary", "all"}
 CONFIG_CHANGES = [
     ("simulate.n_steps", 40, DOWNSTREAM_OF_SIMULATE),
     ("analyze.t_min", 2.0, {"analyze", "figures_equilibrium", "summary", "all"}),
     ("figures.dpi", 100, {"figures_equilibrium", "all"}),
-    ("validate.frames", 2, {"validate", "analyze", "figures_equilibrium", "summary", "all"}),
+    (
+        "validate.frames",
+        2,
+        {"validate", "audit", "analyze", "figures_equilibrium", "summary", "all"},
+    ),
+    ("audit.frames", 3, {"audit", "summary", "all"}),
     ("train.lr", 1.0e-3, {"train", "validate"} | DOWNSTREAM_OF_SIMULATE),
     (
         "model.J",

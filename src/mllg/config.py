@@ -480,6 +480,39 @@ def _check_system(name: str, cfg: Mapping[str, Any]) -> Iterator[str]:
         seeds = [int(x) for x in cfg[stage]["seeds"]]
         if len(set(seeds)) != len(seeds):
             yield f"{key}.{stage}.seeds = {cfg[stage]['seeds']} holds a seed twice."
+    yield from _active_problems(key, cfg)
+
+
+def _active_problems(key: str, cfg: Mapping[str, Any]) -> Iterator[str]:
+    """Checks of the learning loop (``active``) against the rest of the system."""
+    act = cfg["active"]
+    if not act["iterations"]:
+        return
+    where = f"{key}.active.iterations = {act['iterations']}"
+    if cfg["kind"] != "equilibrium":
+        yield f"{where} needs an equilibrium system (driven systems have no learning loop)."
+    if not cfg["train"]["enabled"]:
+        yield f"{where} needs {key}.train.enabled = true (the loop retrains the models)."
+    if len(cfg["train"]["seeds"]) < 2:
+        yield (
+            f"{where} needs a committee: {key}.train.seeds = {cfg['train']['seeds']} must "
+            "hold at least two seeds (their disagreement selects the frames)."
+        )
+    if act["trust_lower"] >= act["trust_upper"]:
+        yield (
+            f"{key}.active.trust_lower = {act['trust_lower']} must be below "
+            f"{key}.active.trust_upper = {act['trust_upper']}."
+        )
+    if act["n_steps"] % act["save_every"]:
+        yield (
+            f"{key}.active.n_steps = {act['n_steps']} must be a multiple of "
+            f"{key}.active.save_every = {act['save_every']}."
+        )
+    if not act["quenches"] + len(act["kT_bath"]) + act["perturbed"]:
+        yield (
+            f"{where} needs exploration runs: active.quenches, active.kT_bath and "
+            "active.perturbed are all empty."
+        )
 
 
 def _settings_problems(key: str, train: Mapping[str, Any]) -> Iterator[str]:

@@ -14,7 +14,9 @@ from numpy.typing import NDArray  # noqa: E402
 from mllg.lattice import Lattice  # noqa: E402
 
 __all__ = [
+    "plot_audit",
     "plot_growth",
+    "plot_learning_curve",
     "plot_series",
     "plot_structure_factor",
     "plot_texture",
@@ -228,6 +230,70 @@ def plot_velocity(
     ax.axhline(0.0, color="0.6", lw=0.8)
     ax.set_xlabel("bias V (t)")
     ax.set_ylabel("wall velocity v (a t)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_audit(rows: list[dict], held_out: float | None, path: str | Path, title: str = "") -> None:
+    """Per-frame relative RMSE of the perpendicular field along the production runs
+    (one marker series per trajectory, ``rows`` of :func:`mllg.workflow.audit`) against
+    time, with the held-out validation error as a horizontal line and the largest
+    committee spread per site (right axis) where there is a committee."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    for k in sorted({r["trajectory"] for r in rows}):
+        mine = [r for r in rows if r["trajectory"] == k]
+        ax.plot(
+            [r["time"] for r in mine],
+            [100 * r["perp_rel_rmse"] for r in mine],
+            "o-",
+            label=f"seed {mine[0]['seed']}",
+        )
+    if held_out is not None:
+        ax.axhline(100 * held_out, color="k", ls="--", lw=1, label="held-out (validate)")
+    spread = [r for r in rows if r.get("sigma_max") is not None]
+    if spread:
+        ax2 = ax.twinx()
+        ax2.plot([r["time"] for r in spread], [r["sigma_max"] for r in spread], "x", color="0.5")
+        ax2.set_ylabel("largest committee spread (t), x")
+    ax.set_xlabel("time (1/t)")
+    ax.set_ylabel("ML vs exact, rel. RMSE of $h_\\perp$ (%)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_learning_curve(points: list[dict], path: str | Path, title: str = "") -> None:
+    """Learning curve of the concurrent-learning loop (``points`` of
+    :func:`mllg.workflow.learning.learning_curve`): per committee, its error on the
+    exact labels of the spread (unbiased) and the selected frames of the exploration it
+    drove, the audited production error of the final committee (``audit``), and the
+    untrusted fraction of its explored frames (right axis)."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    it = [p["iteration"] for p in points]
+    for key, label in (("spread", "spread frames"), ("selected", "selected frames")):
+        y = [p.get(key) for p in points]
+        xs = [i for i, v in zip(it, y, strict=True) if v is not None]
+        ax.plot(xs, [100 * v for v in y if v is not None], "o-", label=f"{label} (rel. RMSE)")
+    audit = [p for p in points if p.get("audit") is not None]
+    if audit:
+        ax.plot(
+            [p["iteration"] for p in audit],
+            [100 * p["audit"] for p in audit],
+            "s",
+            color="k",
+            label="production audit",
+        )
+    ax.set_xlabel("committee (0: first training, k: after iteration k)")
+    ax.set_ylabel("committee error on exact labels (%)")
+    ax.set_ylim(bottom=0)
+    ax2 = ax.twinx()
+    frac = [p for p in points if p.get("uncertain_fraction") is not None]
+    x_frac = [p["iteration"] for p in frac]
+    ax2.plot(x_frac, [p["uncertain_fraction"] for p in frac], "x--", color="0.5")
+    ax2.set_ylabel("untrusted fraction of explored frames, x")
+    ax2.set_ylim(0, 1.05)
     ax.set_title(title)
     ax.legend(fontsize=8)
     _save(fig, path)

@@ -46,6 +46,17 @@ rule summary:
             for tag in system_tags(system_cfg(wc.system))
         ],
         analysis="results/{system}/analyze/analysis.json",
+        audits=lambda wc: (
+            [
+                f"results/{wc.system}/audit/{tag}/metrics.json"
+                for tag in system_tags(system_cfg(wc.system))
+            ]
+            if system_cfg(wc.system)["audit"]["frames"]
+            else []
+        ),
+        learning=lambda wc: (
+            [f"results/{wc.system}/active/learning.json"] if loop_iterations(wc.system) else []
+        ),
     output:
         summary="results/{system}/summary.json",
     params:

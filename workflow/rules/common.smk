@@ -7,6 +7,7 @@ wildcard_constraints:
     tag="eq|V[-+][0-9]+\\.[0-9]+",
     chunk="[0-9]+",
     seed="[0-9]+",
+    it="[0-9]+",
 
 
 # Keys that do not change a stage's result (resources, scatter lists): left out of the
@@ -15,6 +16,7 @@ NOT_PHYSICS = {
     "sample": ("chunks",),
     "train": ("gpu", "seeds", "enabled"),
     "simulate": ("gpu", "seeds", "model"),
+    "active": ("iterations",),
 }
 
 
@@ -50,11 +52,42 @@ def data_stores(system, tag):
 
 
 def model_dirs(system, tag):
-    """Exported models of a data set: trained ones, or simulate.model."""
+    """Exported models of a data set: trained ones (those of the last iteration of the
+    learning loop when active.iterations > 0), or simulate.model."""
     cfg = system_cfg(system)
     if not cfg["train"]["enabled"]:
         return [cfg["simulate"]["model"]]
-    return [f"results/{system}/train/{tag}/seed{k}/model" for k in cfg["train"]["seeds"]]
+    return iteration_model_dirs(system, tag, loop_iterations(system))
+
+
+def loop_iterations(system):
+    """Iterations of the learning loop (0: none)."""
+    return system_cfg(system)["active"]["iterations"]
+
+
+def iteration_model_dirs(system, tag, it):
+    """Committee of iteration it (0: the first training on the sampled data)."""
+    seeds = system_cfg(system)["train"]["seeds"]
+    if int(it) == 0:
+        return [f"results/{system}/train/{tag}/seed{k}/model" for k in seeds]
+    return [f"results/{system}/active/iter{it}/train/seed{k}/model" for k in seeds]
+
+
+def iteration_member(system, it, seed, name):
+    """Output ``name`` (model or metrics.json) of one committee member of iteration it."""
+    if int(it) == 0:
+        return f"results/{system}/train/eq/seed{seed}/{name}"
+    return f"results/{system}/active/iter{it}/train/seed{seed}/{name}"
+
+
+def previous_selection(system, it):
+    """The selection of the iteration before it ([] for the first iteration)."""
+    return [f"results/{system}/active/iter{int(it) - 1}/selection"] if int(it) > 1 else []
+
+
+def label_dirs(system, it):
+    """The label folders of iterations 1 .. it."""
+    return [f"results/{system}/active/iter{k}/labels" for k in range(1, int(it) + 1)]
 
 
 def relax_model_dirs(system):
@@ -101,6 +134,10 @@ def final_outputs(system):
     tags = system_tags(cfg)
     out = [f"results/{system}/summary.json", *figure_paths(system).values()]
     out += [f"results/{system}/validate/{tag}/parity.png" for tag in tags]
+    if cfg["audit"]["frames"]:
+        out += [f"results/{system}/audit/{tag}/audit.png" for tag in tags]
+    if cfg["active"]["iterations"]:
+        out.append(f"results/{system}/figures/learning.png")
     if cfg["featurize"]["enabled"]:
         n = cfg["sample"]["chunks"]
         out += [

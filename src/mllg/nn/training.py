@@ -494,13 +494,20 @@ def model_from_checkpoint(path: str | Path, lattice: Lattice | None = None) -> B
 
 
 def train(
-    data: FieldData | str | Path | list, config: TrainConfig, out_dir: str | Path
+    data: FieldData | str | Path | list,
+    config: TrainConfig,
+    out_dir: str | Path,
+    init: BPModel | None = None,
 ) -> tuple[BPModel, dict]:
     """Train one model; write checkpoints, CSV logs, the exported model and test metrics.
 
     Output layout in ``out_dir``: ``checkpoints/best.ckpt``, ``logs/`` (CSV),
     ``model/`` (:func:`mllg.nn.save_model`), ``metrics.json``, ``parity.png``.
     Returns the best model (lowest validation loss) and the metrics dict.
+
+    ``init`` (a warm start, e.g. the previous iteration of a learning loop): a model of
+    the same :class:`ModelConfig` whose weights, feature normalization, field scale and
+    pair couplings are the starting point, instead of fitting them to ``data``.
     """
     out_dir = Path(out_dir)
     torch.set_num_threads(config.threads)
@@ -516,7 +523,15 @@ def train(
         split_seed=config.split_seed,
     )
     model = BPModel(dm.data.lattice, mcfg)
-    fit_normalization(model, dm.data, dm.train_idx)
+    if init is None:
+        fit_normalization(model, dm.data, dm.train_idx)
+    else:
+        if init.config.to_dict() != mcfg.to_dict():
+            raise ValueError(
+                "the warm-start model has another model configuration than the training "
+                f"settings ({init.config.to_dict()} vs {mcfg.to_dict()})."
+            )
+        model.load_state_dict(init.state_dict())
     module = FieldRegression(
         model,
         lr=config.lr,

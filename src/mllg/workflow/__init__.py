@@ -11,6 +11,12 @@ module             rule and function
 ``analyze``        ``analyze``: L(t) and growth law, or the v(V) table
 ``figures``        ``figures``: the figures of one system
 ``summary``        ``summary``: ``results/<system>/summary.json``
+``explore``        ``explore``: one committee-driven ML-LLG run of the learning loop
+``select``         ``select``: frames of an iteration ranked by committee disagreement
+``label``          ``label``: exact labels of the selected frames (ED or KPM)
+``train``          ``retrain``: ``retrain_model``, one member of an iteration's committee
+``learning``       ``learning_curve``: the loop's record and figure
+``audit``          ``audit``: exact labels of frames of the production trajectories
 =================  ==========================================================
 
 Each function takes the validated section of one system (``config["systems"][name]``,
@@ -22,15 +28,20 @@ lattices, exact solvers and integrators that tests and benchmarks use.
 """
 
 from mllg.workflow.analyze import analyze
+from mllg.workflow.audit import audit
 from mllg.workflow.driven import DrivenSystem
 from mllg.workflow.equilibrium import EquilibriumSystem
+from mllg.workflow.explore import explore
 from mllg.workflow.featurize import featurize
 from mllg.workflow.figures import figures
+from mllg.workflow.label import label
+from mllg.workflow.learning import learning_curve
 from mllg.workflow.sample import sample
+from mllg.workflow.select import select
 from mllg.workflow.simulate import run_config, simulate
 from mllg.workflow.summary import summary
 from mllg.workflow.system import System, build_model, write_json
-from mllg.workflow.train import train_model, training_data, training_settings
+from mllg.workflow.train import retrain_model, train_model, training_data, training_settings
 from mllg.workflow.validate import time_per_call, validate
 
 __all__ = [
@@ -38,11 +49,17 @@ __all__ = [
     "EquilibriumSystem",
     "System",
     "analyze",
+    "audit",
     "build_model",
+    "explore",
     "featurize",
     "figures",
+    "label",
+    "learning_curve",
+    "retrain_model",
     "run_config",
     "sample",
+    "select",
     "simulate",
     "summary",
     "time_per_call",

@@ -73,6 +73,27 @@ class EquilibriumSystem(System):
         )
         return other.exact_solver(size)
 
+    def fresh_label_solver(
+        self, size: int, spins: NDArray, choice: str = "auto", bias: float = 0.0
+    ) -> tuple[Any, dict[str, Any]]:
+        """ED or KPM in the ensemble of the training labels (grand canonical at
+        ``sample.label_mu`` when set, else the model's), on the L x L lattice ``L =
+        size``: ``choice`` ed, kpm, or auto (:func:`mllg.active.faster_solver`, timed on
+        ``spins``). KPM uses ``sample.moments`` at kT = 0 and its automatic moments at
+        kT > 0. The record names the solver, both times and the KPM error against ED.
+        """
+        from mllg.active import faster_solver
+
+        phys = self._physics()
+        mu = self.sample.get("label_mu")
+        if mu is not None:
+            phys = {**phys, "filling": None, "mu": float(mu)}
+        _, ham, ens = build_model({**phys, "L": size})
+        moments = None if ens.kT > 0 else int(self.sample["moments"])
+        solver, info = faster_solver(ham, ens, spins, choice, moments=moments)
+        ensemble = "grand canonical" if ens.kind == "grand_canonical" else "canonical"
+        return solver, {**info, "ensemble": ensemble, "mu": mu, "kT_el": float(ens.kT)}
+
     # ---------------------------------------------------------------- sample
     def sample_chunk(self, tag: str, chunk: int, out: str | Path) -> Path:
         """Langevin-LLG frames of chunk ``chunk`` (seed ``sample.seed + chunk``) at bath

@@ -19,13 +19,17 @@ def summary(
     validations: Mapping[str, str | Path],
     analysis: str | Path,
     out: str | Path,
+    audits: Mapping[str, str | Path] | None = None,
+    learning: str | Path | None = None,
 ) -> dict[str, Any]:
     """Headline numbers of one system in ``results/<system>/summary.json``.
 
     Accuracy (relative RMSE and R^2 of the perpendicular field on unseen exact states,
-    per data set), speed ratio exact/ML per field evaluation, training cost, and the
-    physics of the kind (:meth:`System.headline`): growth exponent and final order, or
-    the v(V) table and the mobility dv/dV.
+    per data set), the audit of the production runs (``audits``: the error on their own
+    states, per data set, the headline accuracy of a run), the learning curve of the
+    loop (``learning``), speed ratio exact/ML per field evaluation, training cost, and
+    the physics of the kind (:meth:`System.headline`): growth exponent and final order,
+    or the v(V) table and the mobility dv/dV.
 
     Returns
     -------
@@ -62,6 +66,21 @@ def summary(
             "n_frames_train": ms[0]["n_frames_train"],
             "n_features": ms[0]["n_features"],
         }
+    audit = {}
+    for tag, path in (audits or {}).items():
+        m = json.loads(Path(path).read_text())
+        audit[tag] = {
+            "perp_rel_rmse": m.get("perp_rel_rmse"),
+            "perp_r2": m.get("perp_r2"),
+            "frame_error_max": m.get("frame_error_max"),
+            "n_frames": len(m["frames"]),
+            "solver": (m.get("solver") or {}).get("solver"),
+            "spread_error_rank_correlation": m.get("spread_error_rank_correlation"),
+            "per_frame": [
+                {k: r[k] for k in ("seed", "time", "perp_rel_rmse", "sigma_max")}
+                for r in m["frames"]
+            ],
+        }
     out_d: dict[str, Any] = {
         "system": name,
         "kind": sys_.kind,
@@ -73,6 +92,10 @@ def summary(
         "simulation_lattice": sys_.simulate["L"],
         "exact_solver": sys_.sample["solver"],
         "accuracy": acc,
+        "audit": audit,
+        "learning_curve": (
+            json.loads(Path(learning).read_text())["points"] if learning is not None else None
+        ),
         "speed": speed,
         "training": training,
         **sys_.headline(res),

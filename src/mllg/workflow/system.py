@@ -131,6 +131,17 @@ class System:
         """Solver of the stored training labels, or None when the dynamics' own are."""
         return None
 
+    def fresh_label_solver(
+        self, size: int, spins: NDArray, choice: str = "auto", bias: float = 0.0
+    ) -> tuple[Any, dict[str, Any]]:
+        """Exact solver of fresh labels (learning loop, audit) on the lattice of linear
+        size ``size``, in the ensemble of the training labels, and a record of the choice.
+
+        Base: :meth:`exact_solver` (``choice`` is ignored; NEGF for driven strips).
+        """
+        solver = self.exact_solver(size, bias=bias)
+        return solver, {"solver": getattr(solver, "name", type(solver).__name__)}
+
     def classical(self) -> ClassicalTerms | None:
         """Easy-axis anisotropy ``-K sum_i (S_i^z)^2`` (``model.K``) or None."""
         k = self.model.get("K")

@@ -13,13 +13,17 @@ import numpy as np
 
 from mllg.workflow.system import System
 
-__all__ = ["train_model", "training_data", "training_settings"]
+__all__ = ["retrain_model", "train_model", "training_data", "training_settings"]
 
 log = logging.getLogger(__name__)
 
 
 def training_settings(
-    system: Mapping[str, Any], seed: int, potential: str | None = None, device: str = "cpu"
+    system: Mapping[str, Any],
+    seed: int,
+    potential: str | None = None,
+    device: str = "cpu",
+    max_epochs: int | None = None,
 ) -> Any:
     """The :class:`mllg.settings.TrainConfig` of a system's ``train`` section.
 
@@ -34,8 +38,11 @@ def training_settings(
     model = {**config_values(ModelConfig, t), "descriptor": dict(t["descriptor"])}
     if potential is not None:
         model["potential"] = potential
+    values = config_values(TrainConfig, t)
+    if max_epochs is not None:
+        values["max_epochs"] = int(max_epochs)
     return TrainConfig(
-        **config_values(TrainConfig, t),
+        **values,
         model=ModelConfig.from_dict(model).to_dict(),
         seed=int(seed),
         threads=int(os.environ.get("OMP_NUM_THREADS", "1") or 1),
@@ -107,3 +114,58 @@ def training_data(system: Mapping[str, Any], data: Sequence[str | Path]) -> Any:
         return fd  # V = 0: the equilibrium field itself
     eq = [open_store(p)["fields_eq"].transpose("frame", "site", "vec").values for p in data]
     return FieldData(fd.lattice, fd.spins, fd.fields - np.concatenate(eq), None, fd.attrs)
+
+
+def retrain_model(
+    system: Mapping[str, Any],
+    data: Sequence[str | Path],
+    label_dirs: Sequence[str | Path],
+    seed: int,
+    previous: str | Path,
+    out_dir: str | Path,
+    gpu: int = 0,
+) -> dict[str, Any]:
+    """Retrain one committee member in an iteration of the learning loop.
+
+    The training set is the sampled chunks ``data`` plus the exact labels of every
+    iteration so far (``label_dirs``, each holding ``labels.json`` and, when it labelled
+    frames, ``labels.zarr``). With ``active.warm_start`` the weights start from the
+    previous iteration's model of the same seed (``previous``, its output folder);
+    ``active.max_epochs`` replaces ``train.max_epochs`` when set. When the latest
+    iteration labelled no new frames, or its selection stopped the loop, the previous
+    model and metrics are copied instead (``metrics.json`` gets ``"reused": true``).
+
+    Returns
+    -------
+    dict
+        The metrics.
+    """
+    import json
+
+    from mllg.devices import describe_device, select_device
+    from mllg.io import open_store
+    from mllg.nn import load_field_data, load_model, train
+
+    sys_ = System.of(system)
+    act = sys_.section["active"]
+    out_dir, previous = Path(out_dir), Path(previous)
+    latest = json.loads((Path(label_dirs[-1]) / "labels.json").read_text())
+    if latest["selection"]["stopped"] or not latest["n_labels"]:
+        shutil.rmtree(out_dir / "model", ignore_errors=True)
+        shutil.copytree(previous / "model", out_dir / "model")
+        metrics = {**json.loads((previous / "metrics.json").read_text()), "reused": True}
+        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        return metrics
+    labels = [Path(d) / "labels.zarr" for d in label_dirs if (Path(d) / "labels.zarr").exists()]
+    device = select_device(int(gpu), "train.gpu")
+    cfg = training_settings(system, seed, device=device, max_epochs=act["max_epochs"])
+    fd = load_field_data([str(p) for p in [*data, *labels]])
+    init = load_model(previous / "model", fd.lattice) if act["warm_start"] else None
+    for stale in ("checkpoints", "logs"):
+        shutil.rmtree(out_dir / stale, ignore_errors=True)
+    log.info("retraining on %s, %d frames", describe_device(device), fd.n_frames)
+    _, metrics = train(fd, cfg, out_dir, init=init)
+    metrics["reused"] = False
+    metrics["n_label_frames"] = sum(int(open_store(p).sizes["frame"]) for p in labels)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics

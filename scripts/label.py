@@ -1,0 +1,18 @@
+"""Rule label: exact labels of the selected frames (logic in mllg.workflow.label)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir)))  # noqa: F821
+from _common import setup  # noqa: E402
+
+log = setup(snakemake)  # noqa: F821
+from mllg.workflow import label  # noqa: E402
+
+record = label(
+    snakemake.params.system,  # noqa: F821
+    int(snakemake.wildcards.it),  # noqa: F821
+    snakemake.input.selection,  # noqa: F821
+    snakemake.output.labels,  # noqa: F821
+)
+log.info("labels: %s", {k: v for k, v in record.items() if not k.startswith("frame_")})

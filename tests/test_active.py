@@ -1,0 +1,369 @@
+"""The concurrent-learning loop (mllg.active, the explore / select / label / retrain
+stages) and the production audit.
+
+Checks: the trust bounds and diversity of the selection; the committee spread against a
+committee whose errors are known; KPM labels against ED; two loop iterations through the
+stage functions on a 6x6 ED system; a label job killed with SIGKILL resumes to the
+uninterrupted result; the audit stage against a hand computation.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mllg.active import (
+    committee_spread,
+    exploration_runs,
+    faster_solver,
+    frame_disagreement,
+    rank_correlation,
+    select_frames,
+    spread_frames,
+)
+from mllg.electrons import Ensemble, ExactDiagonalization
+from mllg.hamiltonian import SdHamiltonian
+from mllg.io import open_store
+from mllg.lattice import make_lattice
+from mllg.textures import random_spins
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+# ------------------------------------------------------------------------ selection
+def test_selection_respects_the_trust_bounds_the_cap_and_the_separation():
+    # two runs of 10 frames; e rises with the frame index in run 0, falls in run 1
+    run = np.repeat([0, 1], 10)
+    frame = np.tile(np.arange(10), 2)
+    e = np.r_[np.linspace(0.0, 0.9, 10), np.linspace(0.9, 0.0, 10)]
+    e[3] = np.nan  # a frame whose prediction blew up counts as failed
+    e[19] = 2.0  # absurd
+    sel = select_frames(e, run, frame, lower=0.15, upper=0.85, cap=4, min_separation=3)
+    finite = np.isfinite(e)
+    assert sel.accurate == int((finite & (e < 0.15)).sum())
+    assert sel.failed == int((~finite | (e >= 0.85)).sum()) == 4  # nan, 0.9, 0.9, 2.0
+    assert sel.candidate == 20 - sel.accurate - sel.failed
+    assert sel.uncertain_fraction == pytest.approx((sel.candidate + sel.failed) / 20)
+    picked = sel.picked
+    assert len(picked) == 4
+    assert np.all((e[picked] >= 0.15) & (e[picked] < 0.85))
+    assert np.all(np.diff(e[picked]) <= 0)  # most uncertain first
+    assert sorted(run[picked].tolist()) == [0, 0, 1, 1]  # both runs take part
+    for r in (0, 1):
+        f = np.sort(frame[picked][run[picked] == r])
+        assert np.all(np.diff(f) >= 3)
+    # the most uncertain candidate of each run is among the picks
+    for r in (0, 1):
+        cand = np.flatnonzero((run == r) & finite & (e >= 0.15) & (e < 0.85))
+        assert cand[np.argmax(e[cand])] in picked
+    # a cap above the candidates takes every candidate that the separation allows
+    sel1 = select_frames(e, run, frame, lower=0.15, upper=0.85, cap=100, min_separation=1)
+    assert len(sel1.picked) == sel1.candidate
+    with pytest.raises(ValueError, match="lower < upper"):
+        select_frames(e, run, frame, lower=0.5, upper=0.5, cap=4)
+
+
+def test_spread_frames_cover_every_run_from_start_to_end():
+    run = np.repeat([0, 1, 2], 11)
+    frame = np.tile(np.arange(11), 3)
+    picks = spread_frames(run, frame, 6)
+    assert len(picks) == 6
+    for r in (0, 1, 2):
+        f = sorted(frame[picks][run[picks] == r])
+        assert f == [0, 10]  # first and last frame of every run
+    # excluded frames (already selected) are not taken again
+    excl = spread_frames(run, frame, 6, exclude=picks)
+    assert not set(excl.tolist()) & set(picks.tolist())
+
+
+def test_committee_spread_ranks_frames_by_their_true_error():
+    """A committee whose members scatter around the exact field with a known
+    per-frame amplitude: the spread is that amplitude (perpendicular part), and the
+    frames it ranks highest are those whose committee mean is farthest off."""
+    lat = make_lattice("triangular", 6)
+    ed = ExactDiagonalization(SdHamiltonian(lat, J=2.0), Ensemble.canonical(0.25, 0.1))
+    rng = np.random.default_rng(0)
+    spins = np.stack([random_spins(lat.N, rng) for _ in range(12)])
+    exact = np.stack([ed(s) for s in spins])
+    amp = np.geomspace(1e-3, 1e-1, len(spins))[rng.permutation(len(spins))]
+
+    class Member:
+        def __init__(self, seed: int) -> None:
+            self.noise = np.random.default_rng(seed).normal(size=spins.shape)
+
+        def predict(self, s):
+            return {"fields": exact + amp[:, None, None] * self.noise}
+
+    mean, sigma = committee_spread([Member(k) for k in range(8)], spins)
+    # sigma of M normal draws of a 2D perpendicular vector: ~ amp * sqrt(2)
+    ratio = np.median(sigma, axis=1) / amp
+    assert np.all((ratio > 0.9) & (ratio < 1.8)), ratio
+    e, scale = frame_disagreement(spins, mean, sigma)
+    perp = exact - np.sum(exact * spins, -1, keepdims=True) * spins
+    assert scale == pytest.approx(np.sqrt((perp**2).sum(-1).mean()), rel=0.05)
+    d = mean - exact
+    d -= np.sum(d * spins, -1, keepdims=True) * spins
+    true_err = np.sqrt((d**2).sum((1, 2)) / (perp**2).sum((1, 2)))
+    assert rank_correlation(e, true_err) > 0.9
+    with pytest.raises(ValueError, match="at least 2"):
+        committee_spread([Member(0)], spins)
+
+
+def test_exploration_plan_and_initial_states():
+    runs = exploration_runs(2, 0.0, [0.02, 0.1], 1, 0.3)
+    assert [r.protocol for r in runs] == ["quench", "quench", "langevin", "langevin", "perturbed"]
+    assert [r.kT for r in runs] == [0.0, 0.0, 0.02, 0.1, 0.0]
+    lat = make_lattice("square", 4)
+    neel = np.zeros((lat.N, 3))
+    neel[:, 2] = (-1.0) ** (lat.x + lat.y)
+    s = runs[4].initial(lat, neel, iteration=1)
+    assert np.allclose(np.linalg.norm(s, axis=1), 1)
+    assert 0.8 < np.mean(np.sum(s * neel, 1)) < 1.0  # near the ordered state
+    seeds = {r.seed(it) for r in runs for it in (1, 2)}
+    assert len(seeds) == 2 * len(runs)  # every run of every iteration has its own seed
+    assert not np.allclose(runs[0].initial(lat, None, 1), runs[0].initial(lat, None, 2))
+
+
+# ------------------------------------------------------------------------ labels
+def test_kpm_labels_equal_ed_within_the_kpm_tolerance():
+    lat = make_lattice("square", 8)
+    ham = SdHamiltonian(lat, J=6.0)
+    ens = Ensemble.canonical(0.485, 0.1)
+    s = random_spins(lat.N, np.random.default_rng(3))
+    kpm, info = faster_solver(ham, ens, s, "kpm")
+    assert info["solver"] == "kpm" and kpm.name == "kpm"
+    h_ed = ExactDiagonalization(ham, ens)(s)
+    h_kpm = kpm(s)
+    perp = [h - np.sum(h * s, 1, keepdims=True) * s for h in (h_ed, h_kpm)]
+    err = np.sqrt(((perp[1] - perp[0]) ** 2).sum() / (perp[0] ** 2).sum())
+    assert err < 1e-2
+    # auto times both on this frame, records the KPM error, and takes the faster
+    solver, auto = faster_solver(ham, ens, s, "auto")
+    assert auto["kpm_error_vs_ed"] == pytest.approx(err, rel=0.2, abs=1e-4)
+    faster = "ed" if auto["time_ed_s"] <= auto["time_kpm_s"] else "kpm"
+    assert auto["solver"] == faster == solver.name
+    # above the ED limit KPM is taken without timing ED
+    _, big = faster_solver(ham, ens, s, "auto", ed_max_dim=2 * lat.N - 2)
+    assert big["solver"] == "kpm" and big["time_ed_s"] is None
+
+
+LABEL_SCRIPT = """
+import sys, numpy as np
+from mllg.active import label_frames
+from mllg.electrons import Ensemble, ExactDiagonalization
+from mllg.hamiltonian import SdHamiltonian
+from mllg.lattice import make_lattice
+lat = make_lattice("triangular", 12)
+ed = ExactDiagonalization(SdHamiltonian(lat, J=2.0), Ensemble.canonical(0.25, 0.0))
+spins = np.load(sys.argv[1])
+label_frames(ed, lat, spins, sys.argv[2], {"provenance": {"config_hash": "test"}})
+"""
+
+
+def test_label_job_killed_with_sigkill_resumes_to_the_uninterrupted_labels(tmp_path):
+    from mllg.active import label_frames
+
+    lat = make_lattice("triangular", 12)
+    ed = ExactDiagonalization(SdHamiltonian(lat, J=2.0), Ensemble.canonical(0.25, 0.0))
+    rng = np.random.default_rng(7)
+    spins = np.stack([random_spins(lat.N, rng) for _ in range(60)])
+    np.save(tmp_path / "spins.npy", spins)
+    store = tmp_path / "labels.zarr"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LABEL_SCRIPT, str(tmp_path / "spins.npy"), str(store)], env=env
+    )
+    t0 = time.time()
+    n = 0
+    while time.time() - t0 < 120 and proc.poll() is None:
+        if store.exists():
+            try:
+                n = int(open_store(store).attrs.get("n_frames", 0))
+            except Exception:  # the store is being written
+                n = 0
+            if n >= 2:
+                break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = int(open_store(store).attrs["n_frames"])
+    assert 1 <= done < len(spins), f"the kill did not land mid-run ({done} frames)"
+    label_frames(ed, lat, spins, store, {"provenance": {"config_hash": "test"}})
+    ds = open_store(store).load()
+    assert ds.sizes["frame"] == len(spins)
+    np.testing.assert_array_equal(ds["spins"].values, spins)
+    for f in (0, done - 1, done, len(spins) - 1):
+        res = ed.solve(spins[f])
+        np.testing.assert_allclose(ds["fields"].values[f], res.fields, atol=1e-12)
+        assert ds["energy"].values[f] == pytest.approx(float(np.ravel(res.energy)[0]))
+
+
+# ------------------------------------------------------------------------ stages
+def _system(**active):
+    from mllg.config import deep_merge, load_system_files, validate_config
+
+    over = {
+        "system": "triangular_tetrahedral",
+        "systems": {
+            "triangular_tetrahedral": {
+                "model": {"kT": 0.1},
+                "sample": {"L": 6, "chunks": 1, "n_steps": 48, "every": 4, "kT_bath": [0.05]},
+                "train": {"seeds": [0, 1], "hidden": [8], "max_epochs": 3, "lr": 1.0e-2},
+                "validate": {"frames": 2, "speed_L": 6, "repeats": 1},
+                "simulate": {"L": 8, "seeds": [0], "n_steps": 30, "save_every": 10},
+                "analyze": {"t_min": 1.0},
+                "audit": {"frames": 2, "solver": "ed"},
+                "active": {
+                    "iterations": 2,
+                    "quenches": 1,
+                    "kT_bath": [0.05],
+                    "perturbed": 1,
+                    "n_steps": 40,
+                    "save_every": 4,
+                    "trust_lower": 0.0,
+                    "max_frames": 4,
+                    "spread_frames": 3,
+                    "max_epochs": 2,
+                    **active,
+                },
+            }
+        },
+    }
+    cfg = validate_config(deep_merge(load_system_files(REPO / "config"), over), SCHEMA)
+    return copy.deepcopy(cfg["systems"]["triangular_tetrahedral"])
+
+
+def test_two_loop_iterations_through_the_stage_functions(tmp_path):
+    """Iteration 0 trains a committee of two on sampled ED data; iterations 1 and 2
+    explore with the previous committee, select, label with ED and retrain (warm start):
+    the selection keeps its bounds and cap, the labels are exact, every retraining
+    sees all labels so far, and the learning curve records every committee."""
+    from mllg import workflow
+
+    system = _system()
+    data = tmp_path / "data.zarr"
+    workflow.sample(system, "eq", 0, data)
+    members = {0: []}
+    for seed in (0, 1):
+        out = tmp_path / "iter0" / f"seed{seed}"
+        workflow.train_model(system, [data], seed, out)
+        members[0].append(out)
+    label_dirs = []
+    for it in (1, 2):
+        base = tmp_path / f"iter{it}"
+        prev_sel = tmp_path / f"iter{it - 1}" / "selection" if it > 1 else None
+        models = [m / "model" for m in members[it - 1]]
+        runs = workflow.explore(system, it, models, base / "explore", prev_sel)
+        assert len(runs) == 3 and all(r["n_frames"] == 11 for r in runs)
+        sel = workflow.select(system, it, base / "explore", models, base / "selection", prev_sel)
+        assert sel["n_explored"] == 33 and sel["n_selected"] == 4 and sel["n_spread"] == 3
+        assert sel["accurate"] + sel["candidate"] + sel["failed"] == 33
+        lab = workflow.label(system, it, base / "selection", base / "labels")
+        assert lab["n_labels"] == 7 and lab["label_solver"]["solver"] == "ed"
+        assert lab["label_solver"]["ensemble"] == "canonical"
+        ds = open_store(base / "labels" / "labels.zarr").load()
+        ed = workflow.System.of(system).exact_solver(6)
+        s = ds["spins"].values
+        np.testing.assert_allclose(ds["fields"].values[0], ed(s[0]), atol=1e-12)
+        assert ds["selected"].values.tolist() == [1] * 4 + [0] * 3
+        label_dirs.append(base / "labels")
+        members[it] = []
+        for seed in (0, 1):
+            out = base / "train" / f"seed{seed}"
+            met = workflow.retrain_model(
+                system, [data], label_dirs, seed, members[it - 1][seed], out
+            )
+            assert met["reused"] is False and met["n_label_frames"] == 7 * it
+            members[it].append(out)
+    w1 = (tmp_path / "iter1" / "train" / "seed0" / "model" / "weights.pt").read_bytes()
+    w2 = (tmp_path / "iter2" / "train" / "seed0" / "model" / "weights.pt").read_bytes()
+    assert w1 != w2
+    points = workflow.learning_curve(
+        label_dirs, [], tmp_path / "learning.json", tmp_path / "learning.png"
+    )
+    assert [p["iteration"] for p in points] == [0, 1, 2]
+    assert all(np.isfinite(p["spread"]) and p["n_labels"] == 7 for p in points[:2])
+    assert (tmp_path / "learning.png").stat().st_size > 5000
+
+
+def test_the_loop_stops_below_the_stop_fraction_and_later_iterations_copy(tmp_path):
+    """With every frame trusted (trust_lower above any disagreement) the first
+    selection stops the loop: only the spread frames are labelled, the retraining copies
+    the models, the next exploration writes the STOPPED marker and its selection is
+    empty."""
+    from mllg import workflow
+    from mllg.workflow.explore import STOPPED
+
+    system = _system(trust_lower=50.0, trust_upper=100.0, stop_fraction=0.5)
+    data = tmp_path / "data.zarr"
+    workflow.sample(system, "eq", 0, data)
+    prev = []
+    for seed in (0, 1):
+        workflow.train_model(system, [data], seed, tmp_path / f"m{seed}")
+        prev.append(tmp_path / f"m{seed}")
+    models = [p / "model" for p in prev]
+    workflow.explore(system, 1, models, tmp_path / "e1")
+    sel = workflow.select(system, 1, tmp_path / "e1", models, tmp_path / "s1")
+    assert sel["stopped"] and sel["n_selected"] == 0 and sel["uncertain_fraction"] == 0.0
+    lab = workflow.label(system, 1, tmp_path / "s1", tmp_path / "l1")
+    assert lab["n_labels"] == sel["n_spread"] == 3
+    met = workflow.retrain_model(system, [data], [tmp_path / "l1"], 0, prev[0], tmp_path / "r1")
+    assert met["reused"] is True
+    assert (tmp_path / "r1" / "model" / "weights.pt").read_bytes() == (
+        prev[0] / "model" / "weights.pt"
+    ).read_bytes()
+    assert workflow.explore(system, 2, models, tmp_path / "e2", tmp_path / "s1") == [
+        {"stopped": True}
+    ]
+    assert (tmp_path / "e2" / STOPPED).exists() and not list((tmp_path / "e2").glob("*.zarr"))
+    sel2 = workflow.select(system, 2, tmp_path / "e2", models, tmp_path / "s2", tmp_path / "s1")
+    assert sel2["stopped"] and sel2["n_explored"] == 0
+    assert workflow.label(system, 2, tmp_path / "s2", tmp_path / "l2")["n_labels"] == 0
+
+
+def test_audit_labels_spread_frames_of_every_trajectory(tmp_path):
+    """The audit's per-frame error is the relative RMSE of the perpendicular production
+    field (the trajectory's provider) against ED at those frames, recomputed here."""
+    from mllg import workflow
+    from mllg.providers import ml_provider
+    from mllg.workflow.label import per_frame_errors
+
+    system = _system()
+    data = tmp_path / "data.zarr"
+    workflow.sample(system, "eq", 0, data)
+    models = []
+    for seed in (0, 1):
+        workflow.train_model(system, [data], seed, tmp_path / f"m{seed}")
+        models.append(tmp_path / f"m{seed}" / "model")
+    trajs = []
+    for seed in (0, 1):
+        trajs.append(tmp_path / f"sim{seed}.zarr")
+        workflow.simulate(system, "eq", seed, models, trajs[-1])
+    val = tmp_path / "val.json"
+    val.write_text(json.dumps({"perp_rel_rmse": 0.123}))
+    met = workflow.audit(system, "eq", trajs, models, tmp_path / "audit", validation=val)
+    assert len(met["frames"]) == 4 and met["validate_perp_rel_rmse"] == 0.123
+    assert [r["time"] for r in met["frames"]] == [0.0, 6.0, 0.0, 6.0]  # first and last
+    sys_ = workflow.System.of(system)
+    lat = sys_.lattice(8)
+    ml = ml_provider(models, lat, dtype="float32")
+    ed = sys_.exact_solver(8)
+    ds = open_store(trajs[1])
+    s = ds["spins"].values[[0, -1]]
+    want = per_frame_errors(s, np.stack([ml(x) for x in s]), np.stack([ed(x) for x in s]))
+    got = [r["perp_rel_rmse"] for r in met["frames"] if r["trajectory"] == 1]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    errors = [r["perp_rel_rmse"] for r in met["frames"]]
+    assert min(errors) <= met["perp_rel_rmse"] <= max(errors)
+    assert all(r["sigma_max"] > 0 for r in met["frames"])
+    assert (tmp_path / "audit" / "audit.png").stat().st_size > 5000

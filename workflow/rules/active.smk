@@ -1,0 +1,136 @@
+# The concurrent-learning loop (active.iterations > 0, equilibrium systems). Iteration it
+# (1, 2, ...): the committee of iteration it - 1 drives exploration runs (explore), the
+# frames of largest committee disagreement are picked (select) and labelled exactly
+# (label), and every member is retrained on all labels (retrain). Iteration 0 is the
+# train rule on the sampled data. Each step has its own outputs under
+# results/<system>/active/iter<it>/, so adding iterations reruns only the new ones.
+
+
+rule explore:
+    """The committee-driven ML-LLG exploration runs of an iteration (one store per run)."""
+    input:
+        models=lambda wc: iteration_model_dirs(wc.system, "eq", int(wc.it) - 1),
+        previous=lambda wc: previous_selection(wc.system, wc.it),
+    output:
+        runs=directory("results/{system}/active/iter{it}/explore"),
+    params:
+        system=params_of("model", "sample", "simulate", "active", "analyze", sample=("L",)),
+    log:
+        "results/{system}/logs/active/iter{it}/explore.log",
+    benchmark:
+        "results/{system}/benchmarks/active/iter{it}/explore.tsv"
+    conda:
+        "../../envs/mllg.yaml"
+    threads: 1
+    resources:
+        runtime=lambda wc: 30 if config["scale"] == "demo" else 720,
+        mem_mb=lambda wc: 2000 if config["scale"] == "demo" else 8000,
+    script:
+        "../../scripts/explore.py"
+
+
+rule select:
+    """Rank an iteration's explored frames by committee disagreement; pick those to label."""
+    input:
+        exploration="results/{system}/active/iter{it}/explore",
+        models=lambda wc: iteration_model_dirs(wc.system, "eq", int(wc.it) - 1),
+        previous=lambda wc: previous_selection(wc.system, wc.it),
+    output:
+        selection=directory("results/{system}/active/iter{it}/selection"),
+    params:
+        system=params_of("model", "sample", "active", sample=("L",)),
+    log:
+        "results/{system}/logs/active/iter{it}/select.log",
+    benchmark:
+        "results/{system}/benchmarks/active/iter{it}/select.tsv"
+    conda:
+        "../../envs/mllg.yaml"
+    threads: 1
+    resources:
+        runtime=lambda wc: 10 if config["scale"] == "demo" else 240,
+        mem_mb=lambda wc: 2000 if config["scale"] == "demo" else 16000,
+    script:
+        "../../scripts/select.py"
+
+
+rule label:
+    """Exact labels (ED or KPM) of an iteration's selected frames."""
+    input:
+        selection="results/{system}/active/iter{it}/selection",
+    output:
+        labels=directory("results/{system}/active/iter{it}/labels"),
+    params:
+        system=params_of(
+            "model", "sample", "active", sample=("L", "moments", "label_mu", "solver")
+        ),
+    log:
+        "results/{system}/logs/active/iter{it}/label.log",
+    benchmark:
+        "results/{system}/benchmarks/active/iter{it}/label.tsv"
+    conda:
+        "../../envs/mllg.yaml"
+    threads: 1
+    resources:
+        runtime=lambda wc: 30 if config["scale"] == "demo" else 1440,
+        mem_mb=lambda wc: 2000 if config["scale"] == "demo" else 16000,
+    script:
+        "../../scripts/label.py"
+
+
+rule retrain:
+    """One committee member of an iteration, trained on the sampled data and all labels."""
+    input:
+        data=lambda wc: data_stores(wc.system, "eq"),
+        labels=lambda wc: label_dirs(wc.system, wc.it),
+        previous=lambda wc: iteration_member(wc.system, int(wc.it) - 1, wc.seed, "model"),
+        previous_metrics=lambda wc: iteration_member(
+            wc.system, int(wc.it) - 1, wc.seed, "metrics.json"
+        ),
+    output:
+        model=directory("results/{system}/active/iter{it}/train/seed{seed}/model"),
+        metrics="results/{system}/active/iter{it}/train/seed{seed}/metrics.json",
+    params:
+        system=params_of("model", "train", "active", active=("warm_start", "max_epochs")),
+    log:
+        "results/{system}/logs/active/iter{it}/train/seed{seed}.log",
+    benchmark:
+        "results/{system}/benchmarks/active/iter{it}/train/seed{seed}.tsv"
+    conda:
+        "../../envs/mllg.yaml"
+    threads: 1
+    resources:
+        runtime=lambda wc: 30 if config["scale"] == "demo" else 1440,
+        mem_mb=lambda wc: 3000 if config["scale"] == "demo" else 32000,
+        gpu=lambda wc: system_cfg(wc.system)["train"]["gpu"],
+    script:
+        "../../scripts/retrain.py"
+
+
+rule learning_curve:
+    """The loop's learning curve: error and untrusted fraction of every committee."""
+    input:
+        labels=lambda wc: label_dirs(wc.system, loop_iterations(wc.system)),
+        audits=lambda wc: (
+            ["results/{system}/audit/eq/metrics.json"]
+            if system_cfg(wc.system)["audit"]["frames"]
+            else []
+        ),
+    output:
+        curve="results/{system}/active/learning.json",
+        figure=report(
+            "results/{system}/figures/learning.png",
+            caption="../report/learning.rst",
+            category="{system}",
+            subcategory="Validation",
+            labels={"system": "{system}", "figure": "learning curve"},
+        ),
+    log:
+        "results/{system}/logs/learning_curve.log",
+    conda:
+        "../../envs/mllg.yaml"
+    threads: 1
+    resources:
+        runtime=5,
+        mem_mb=1000,
+    script:
+        "../../scripts/learning_curve.py"
