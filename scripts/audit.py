@@ -7,10 +7,12 @@ sys.path.insert(0, str(Path(snakemake.scriptdir)))  # noqa: F821
 from _common import setup  # noqa: E402
 
 log = setup(snakemake)  # noqa: F821
-from mllg.workflow import audit  # noqa: E402
+from mllg.workflow import audit, resolve_label_mu  # noqa: E402
+
+system = resolve_label_mu(snakemake.params.system, snakemake.input.label_mu)  # noqa: F821
 
 metrics = audit(
-    snakemake.params.system,  # noqa: F821
+    system,
     snakemake.wildcards.tag,  # noqa: F821
     list(snakemake.input.trajectories),  # noqa: F821
     list(snakemake.input.models),  # noqa: F821

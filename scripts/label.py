@@ -7,10 +7,12 @@ sys.path.insert(0, str(Path(snakemake.scriptdir)))  # noqa: F821
 from _common import setup  # noqa: E402
 
 log = setup(snakemake)  # noqa: F821
-from mllg.workflow import label  # noqa: E402
+from mllg.workflow import label, resolve_label_mu  # noqa: E402
+
+system = resolve_label_mu(snakemake.params.system, snakemake.input.label_mu)  # noqa: F821
 
 record = label(
-    snakemake.params.system,  # noqa: F821
+    system,
     int(snakemake.wildcards.it),  # noqa: F821
     snakemake.input.selection,  # noqa: F821
     snakemake.output.labels,  # noqa: F821

@@ -7,8 +7,10 @@ sys.path.insert(0, str(Path(snakemake.scriptdir)))  # noqa: F821
 from _common import setup  # noqa: E402
 
 log = setup(snakemake)  # noqa: F821
-from mllg.workflow import sample  # noqa: E402
+from mllg.workflow import resolve_label_mu, sample  # noqa: E402
+
+system = resolve_label_mu(snakemake.params.system, snakemake.input.label_mu)  # noqa: F821
 
 w = snakemake.wildcards  # noqa: F821
-path = sample(snakemake.params.system, w.tag, int(w.chunk), snakemake.output.store)  # noqa: F821
+path = sample(system, w.tag, int(w.chunk), snakemake.output.store)  # noqa: F821
 log.info("wrote %s", path)

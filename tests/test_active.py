@@ -38,6 +38,7 @@ from mllg.textures import random_spins
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+TET = "triangular_tetrahedral"
 
 
 # ------------------------------------------------------------------------ selection
@@ -210,6 +211,11 @@ def test_label_job_killed_with_sigkill_resumes_to_the_uninterrupted_labels(tmp_p
 
 # ------------------------------------------------------------------------ stages
 def _system(**active):
+    """The validated tetrahedral section of the tests (6x6 ED, two-member committee)."""
+    return _validated({"active": active})[TET]
+
+
+def _validated(extra: dict) -> dict:
     from mllg.config import deep_merge, load_system_files, validate_config
 
     over = {
@@ -234,13 +240,13 @@ def _system(**active):
                     "max_frames": 4,
                     "spread_frames": 3,
                     "max_epochs": 2,
-                    **active,
                 },
             }
         },
     }
+    over["systems"][TET] = deep_merge(over["systems"][TET], extra)
     cfg = validate_config(deep_merge(load_system_files(REPO / "config"), over), SCHEMA)
-    return copy.deepcopy(cfg["systems"]["triangular_tetrahedral"])
+    return copy.deepcopy(cfg["systems"])
 
 
 def test_two_loop_iterations_through_the_stage_functions(tmp_path):
@@ -367,3 +373,46 @@ def test_audit_labels_spread_frames_of_every_trajectory(tmp_path):
     assert min(errors) <= met["perp_rel_rmse"] <= max(errors)
     assert all(r["sigma_max"] > 0 for r in met["frames"])
     assert (tmp_path / "audit" / "audit.png").stat().st_size > 5000
+
+
+BAD_ACTIVE = [
+    ({"train": {"seeds": [0]}}, "active.iterations = 2 needs a committee"),
+    ({"active": {"trust_lower": 0.5, "trust_upper": 0.2}}, "trust_lower = 0.5 must be below"),
+    ({"active": {"n_steps": 45}}, "active.n_steps = 45 must be a multiple of"),
+    ({"active": {"quenches": 0, "kT_bath": [], "perturbed": 0}}, "needs exploration runs"),
+    ({"active": {"iterations": -1}}, "active.iterations = -1 is out of range"),
+    ({"active": {"label_solver": "magic"}}, "choose one of auto, ed, kpm"),
+    ({"active": {"max_frames": 0}}, "active.max_frames = 0 is out of range"),
+    ({"active": {"stop_fraction": 1.5}}, "active.stop_fraction = 1.5 is out of range"),
+    ({"active": {"kT_bath": [-0.1]}}, "active.kT_bath[0] = -0.1 is out of range"),
+    ({"active": {"trust_upper": 0.0}}, "active.trust_upper = 0.0 is out of range"),
+    ({"active": {"explore_L": 12}}, "unknown key 'explore_L'"),
+    ({"train": {"enabled": False}, "simulate": {"model": None}}, "needs systems."),
+    ({"sample": {"label_mu": "automatic"}}, "the only text value is 'auto'"),
+    ({"model": {"kT": 0.0}, "sample": {"label_mu": "auto"}}, "'auto' needs systems."),
+    ({"audit": {"frames": -1}}, "audit.frames = -1 is out of range"),
+    ({"audit": {"solver": "negf"}}, "choose one of auto, ed, kpm"),
+]
+
+
+@pytest.mark.parametrize(("over", "words"), BAD_ACTIVE, ids=[w for _, w in BAD_ACTIVE])
+def test_bad_active_values_stop_with_one_sentence_naming_the_key(over, words):
+    from mllg.config import ConfigError
+
+    good = _system()  # valid as it stands
+    assert good["active"]["iterations"] == 2
+    with pytest.raises(ConfigError) as err:
+        _validated(over)
+    msg = str(err.value)
+    assert words in msg and "Traceback" not in msg, msg
+
+
+def test_a_driven_system_has_no_learning_loop():
+    from mllg.config import ConfigError, deep_merge, load_system_files, validate_config
+
+    over = {
+        "system": "driven_domain_wall",
+        "systems": {"driven_domain_wall": {"active": {"iterations": 1}}},
+    }
+    with pytest.raises(ConfigError, match="needs an equilibrium system"):
+        validate_config(deep_merge(load_system_files(REPO / "config"), over), SCHEMA)

@@ -501,3 +501,65 @@ def test_grand_canonical_labels_through_sample_train_validate(tmp_path):
     workflow.train_model(system, [store], 0, tmp_path / "train")
     val = workflow.validate(system, "eq", [tmp_path / "train" / "model"], tmp_path / "val")
     assert np.isfinite(val["perp_rel_rmse"])
+
+
+LOOP = {
+    "iterations": 1,
+    "quenches": 1,
+    "kT_bath": [],
+    "perturbed": 0,
+    "n_steps": 20,
+    "save_every": 4,
+    "max_frames": 2,
+    "spread_frames": 1,
+    "trust_lower": 0.0,
+    "max_epochs": 1,
+}
+LOOP_JOBS = {"explore": 1, "select": 1, "label": 1, "retrain": 2, "learning_curve": 1}
+AFTER_TRAINING = {"validate": 1, "audit": 1, "analyze": 1, "figures_equilibrium": 1}
+AFTER_TRAINING |= {"simulate": 1, "summary": 1, "all": 1}
+
+
+def test_adding_the_learning_loop_and_an_iteration_reruns_only_what_they_need(
+    finished_run, tmp_path
+):
+    """A finished study gets a second seed and one loop iteration: only the new member,
+    the loop and what uses the final models run (no sampling, no retraining of seed 0);
+    the summary gets the learning curve; a rerun is a no-op; a second iteration plans
+    only its own loop jobs and the stages after training."""
+    workdir = tmp_path / "run"
+    shutil.copytree(finished_run[0], workdir)
+    cfg = tiny_config(**{"train.seeds": [0, 1], "audit.frames": 2})
+    cfg["systems"][SYSTEM]["active"] = dict(LOOP)
+    res = snakemake(workdir, configfile=write_yaml(tmp_path / "loop1.yaml", cfg))
+    assert res.returncode == 0, res.output
+    assert jobs_to_run(res.output) == {"train": 1, **LOOP_JOBS, **AFTER_TRAINING}, res.output
+    out = workdir / "results" / SYSTEM
+    summary = json.loads((out / "summary.json").read_text())
+    curve = summary["learning_curve"]
+    assert [p["iteration"] for p in curve] == [0, 1]
+    assert (
+        curve[0]["n_labels"] == 3 and curve[1]["audit"] == summary["audit"]["eq"]["perp_rel_rmse"]
+    )
+    from mllg.nn import load_model
+    from mllg.providers import model_hash
+
+    sim = open_store(out / "simulate" / "eq" / "seed0.zarr").attrs
+    members = [out / "active" / "iter1" / "train" / f"seed{k}" / "model" for k in (0, 1)]
+    # the committee of iteration 1 drives the production run
+    assert sim["provider_identity"]["models"] == [model_hash(load_model(m)) for m in members]
+    again = snakemake(workdir, "--dry-run", configfile=tmp_path / "loop1.yaml")
+    assert jobs_to_run(again.output) == {}, again.output
+    cfg["systems"][SYSTEM]["active"]["iterations"] = 2
+    dry = snakemake(workdir, "--dry-run", configfile=write_yaml(tmp_path / "loop2.yaml", cfg))
+    assert jobs_to_run(dry.output) == {**LOOP_JOBS, **AFTER_TRAINING}, dry.output
+    planned = [f.get("output", "") for _, f in job_blocks(dry.output)]
+    assert any("active/iter2/" in o for o in planned)
+    assert not any("active/iter1/" in o for o in planned), planned
+
+
+def test_no_rule_script_shadows_a_standard_library_module():
+    # the scripts folder is put first on sys.path by every rule script: a script named
+    # like a standard module (select.py) would replace it for everything imported later
+    names = {p.stem for p in (REPO / "scripts").glob("*.py")}
+    assert not names & set(sys.stdlib_module_names), names & set(sys.stdlib_module_names)

@@ -145,6 +145,8 @@ def _cell_allowed(prop: Mapping[str, Any]) -> str:
         return ", ".join(f"`{_cell_value(v)}`" for v in prop["enum"])
     if prop.get("type") == "array" and _range(prop.get("items", {})):
         return "items " + _range(prop["items"])
+    if "pattern" in prop:
+        return f"{_range(prop) or 'any number'} or `{str(prop['pattern']).strip('^$')}`"
     return _range(prop) or "any"
 
 
@@ -258,6 +260,10 @@ def _sentence(error: Any) -> str:
     elif v == "enum":
         allowed = ", ".join(str(x) for x in error.validator_value)
         msg = f"{key} = {_show(value)} is not allowed: choose one of {allowed}"
+    elif v == "pattern":
+        msg = (
+            f"{key} = {_show(value)} is not allowed: the only text value is {_pattern_text(error)}"
+        )
     elif v == "const":
         msg = f"{key} = {_show(value)} is not allowed: it must be {error.validator_value!r}"
     elif v == "additionalProperties":
@@ -286,6 +292,11 @@ def _sentence(error: Any) -> str:
     else:
         msg = f"{key}: {error.message}"
     return msg + about + "."
+
+
+def _pattern_text(error: Any) -> str:
+    """The text a ``pattern`` of the form ``^word$`` allows, quoted."""
+    return repr(str(error.validator_value).strip("^$"))
 
 
 def _with_defaults(validator_class: type) -> type:
@@ -395,6 +406,11 @@ def _check_system(name: str, cfg: Mapping[str, Any]) -> Iterator[str]:
         yield (
             f"{key}.sample.label_mu = {sample['label_mu']!r} needs an equilibrium model with "
             "filling (canonical dynamics, grand-canonical labels); set it to null."
+        )
+    elif sample.get("label_mu") == "auto" and not model["kT"] > 0:
+        yield (
+            f"{key}.sample.label_mu = 'auto' needs {key}.model.kT > 0 (at kT = 0 the mean "
+            "filling is a step function of mu); give mu as a number or raise model.kT."
         )
     if lattice == "strip":
         if model["periodic_y"] and model["W"] < 3:

@@ -50,13 +50,14 @@ rule select:
         runtime=lambda wc: 10 if config["scale"] == "demo" else 240,
         mem_mb=lambda wc: 2000 if config["scale"] == "demo" else 16000,
     script:
-        "../../scripts/select.py"
+        "../../scripts/selection.py"
 
 
 rule label:
     """Exact labels (ED or KPM) of an iteration's selected frames."""
     input:
         selection="results/{system}/active/iter{it}/selection",
+        label_mu=lambda wc: label_mu_input(wc.system),
     output:
         labels=directory("results/{system}/active/iter{it}/labels"),
     params:

@@ -6,6 +6,7 @@ rule audit:
         models=lambda wc: model_dirs(wc.system, wc.tag),
         base_models=lambda wc: base_model_dirs(wc.system, wc.tag),
         validation="results/{system}/validate/{tag}/metrics.json",
+        label_mu=lambda wc: label_mu_input(wc.system),
     output:
         metrics="results/{system}/audit/{tag}/metrics.json",
         figure=report(

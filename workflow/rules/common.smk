@@ -20,6 +20,19 @@ NOT_PHYSICS = {
 }
 
 
+#: The sample keys the chemical_potential probe depends on.
+MU_PROBE_KEYS = (
+    "solver", "L", "seed", "kT_bath", "alpha", "dt", "every", "moments", "mu_probe_steps"
+)
+
+
+def label_mu_input(system):
+    """The chemical_potential output when sample.label_mu = auto, else []."""
+    if system_cfg(system)["sample"].get("label_mu") != "auto":
+        return []
+    return [f"results/{system}/data/label_mu.json"]
+
+
 def system_cfg(name):
     """The validated section of one system."""
     return config["systems"][name]
@@ -155,7 +168,7 @@ def systems_of_kind(kind):
 def validate_params(wildcards):
     """Params of validate: the exact solver and reference settings; for driven systems
     also the wall protocol of simulate and the velocity-fit start (the NEGF-LLG run)."""
-    sample_keys = ("solver", "L", "alpha", "dt", "every", "moments", "tol", "label_mu")
+    sample_keys = ("solver", "L", "alpha", "dt", "every", "moments", "tol", "label_mu", "seed")
     out = params_of("model", "sample", "validate", sample=sample_keys)(wildcards)
     if out["kind"] == "driven":
         wall = ("alpha", "dt", "kT_bath", "relax_steps", "precession")

@@ -1,5 +1,7 @@
 rule sample:
     """Exact training data, one job per chunk (and per voltage for driven systems)."""
+    input:
+        label_mu=lambda wc: label_mu_input(wc.system),
     output:
         store=directory("results/{system}/data/{tag}/chunk{chunk}.zarr"),
     params:
@@ -16,3 +18,23 @@ rule sample:
         mem_mb=lambda wc: 2000 if config["scale"] == "demo" else 16000,
     script:
         "../../scripts/sample.py"
+
+
+rule chemical_potential:
+    """sample.label_mu = auto: the mu whose mean filling over probe frames is model.filling."""
+    output:
+        mu="results/{system}/data/label_mu.json",
+    params:
+        system=params_of("model", "sample", sample=MU_PROBE_KEYS),
+    log:
+        "results/{system}/logs/chemical_potential.log",
+    benchmark:
+        "results/{system}/benchmarks/chemical_potential.tsv"
+    conda:
+        "../../envs/mllg.yaml"
+    threads: 1
+    resources:
+        runtime=lambda wc: 10 if config["scale"] == "demo" else 240,
+        mem_mb=lambda wc: 2000 if config["scale"] == "demo" else 16000,
+    script:
+        "../../scripts/chemical_potential.py"

@@ -3,6 +3,7 @@ rule validate:
     input:
         models=lambda wc: model_dirs(wc.system, wc.tag),
         base_models=lambda wc: base_model_dirs(wc.system, wc.tag),
+        label_mu=lambda wc: label_mu_input(wc.system),
     output:
         metrics="results/{system}/validate/{tag}/metrics.json",
         parity=report(

@@ -3,7 +3,8 @@
 =================  ==========================================================
 module             rule and function
 =================  ==========================================================
-``sample``         ``sample``: exact training data of one chunk
+``sample``         ``sample``: exact training data of one chunk; ``chemical_potential``:
+                   the filling-matched mu of ``sample.label_mu = auto``
 ``featurize``      ``featurize``: descriptor cache of one chunk
 ``train``          ``train``: one BP model per data set and seed
 ``validate``       ``validate``: models against the exact solver, speed, LLG
@@ -36,11 +37,11 @@ from mllg.workflow.featurize import featurize
 from mllg.workflow.figures import figures
 from mllg.workflow.label import label
 from mllg.workflow.learning import learning_curve
-from mllg.workflow.sample import sample
+from mllg.workflow.sample import chemical_potential, sample
 from mllg.workflow.select import select
 from mllg.workflow.simulate import run_config, simulate
 from mllg.workflow.summary import summary
-from mllg.workflow.system import System, build_model, write_json
+from mllg.workflow.system import System, build_model, resolve_label_mu, write_json
 from mllg.workflow.train import retrain_model, train_model, training_data, training_settings
 from mllg.workflow.validate import time_per_call, validate
 
@@ -51,11 +52,13 @@ __all__ = [
     "analyze",
     "audit",
     "build_model",
+    "chemical_potential",
     "explore",
     "featurize",
     "figures",
     "label",
     "learning_curve",
+    "resolve_label_mu",
     "retrain_model",
     "run_config",
     "sample",

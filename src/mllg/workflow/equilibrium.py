@@ -65,13 +65,62 @@ class EquilibriumSystem(System):
         sum of local terms, i.e. grand canonical, while at fixed N_e the chemical
         potential of a small training lattice depends on the whole configuration.
         """
-        mu = self.sample.get("label_mu")
+        mu = self._label_mu()
         if mu is None:
             return None
         other = EquilibriumSystem(
             {**self.section, "model": {**self.model, "filling": None, "mu": float(mu)}}
         )
         return other.exact_solver(size)
+
+    def _label_mu(self) -> float | None:
+        """``sample.label_mu`` as a number (None: the dynamics' own labels)."""
+        mu = self.sample.get("label_mu")
+        if mu == "auto":
+            raise ValueError(
+                "sample.label_mu = 'auto' is not resolved: run the chemical_potential stage "
+                "and pass its output through mllg.workflow.resolve_label_mu."
+            )
+        return None if mu is None else float(mu)
+
+    def filling_matched_mu(self) -> dict[str, Any]:
+        """Chemical potential of the grand-canonical labels for ``sample.label_mu = auto``.
+
+        Probe: one canonical Langevin-LLG run per bath temperature of ``sample.kT_bath``
+        with the exact solver of ``sample`` on the training lattice, from random spins
+        (seed ``sample.seed + 10_000 + k``), ``sample.mu_probe_steps`` steps, a frame
+        every ``sample.every``; then ``mu`` solves ``mean_frames N_e(mu) / 2N =
+        model.filling`` at the model's kT (:func:`mllg.electrons.ed.mu_for_mean_filling`,
+        exact levels of every frame), so the labels keep the stated mean density while
+        each frame's density follows its spins, as a sum of local energies requires.
+
+        Returns
+        -------
+        dict
+            ``mu`` (units of t), ``n_frames``, ``filling``, ``kT``.
+        """
+        from mllg.dynamics import LLG
+        from mllg.electrons.ed import mu_for_mean_filling
+
+        s = self.sample
+        solver = self.exact_solver(s["L"])
+        lat = solver.hamiltonian.lattice
+        every, frames = int(s["every"]), []
+        for k, kT in enumerate(s["kT_bath"]):
+            seed = int(s["seed"]) + 10_000 + k
+            llg = LLG(solver, alpha=s["alpha"], dt=s["dt"], kT=float(kT), seed=seed)
+            start = textures.random_spins(lat.N, np.random.default_rng(seed))
+            for frame in llg.run(start, int(s["mu_probe_steps"]), every=every, energy=False):
+                frames.append(frame.spins.copy())
+        mu = mu_for_mean_filling(
+            solver.hamiltonian, np.stack(frames), self.model["filling"], self.model["kT"]
+        )
+        return {
+            "mu": float(mu),
+            "n_frames": len(frames),
+            "filling": self.model["filling"],
+            "kT": self.model["kT"],
+        }
 
     def fresh_label_solver(
         self, size: int, spins: NDArray, choice: str = "auto", bias: float = 0.0
@@ -85,7 +134,7 @@ class EquilibriumSystem(System):
         from mllg.active import faster_solver
 
         phys = self._physics()
-        mu = self.sample.get("label_mu")
+        mu = self._label_mu()
         if mu is not None:
             phys = {**phys, "filling": None, "mu": float(mu)}
         _, ham, ens = build_model({**phys, "L": size})

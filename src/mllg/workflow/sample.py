@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mllg.workflow.system import System
+from mllg.workflow.system import System, write_json
 
-__all__ = ["sample"]
+__all__ = ["chemical_potential", "sample"]
 
 
 def sample(system: Mapping[str, Any], tag: str, chunk: int, out: str | Path) -> Path:
@@ -32,3 +32,12 @@ def sample(system: Mapping[str, Any], tag: str, chunk: int, out: str | Path) -> 
         The store. The protocol of each kind: :meth:`System.sample_chunk`.
     """
     return System.of(system).sample_chunk(tag, int(chunk), out)
+
+
+def chemical_potential(system: Mapping[str, Any], out: str | Path) -> dict[str, Any]:
+    """``sample.label_mu = auto``: the filling-matched chemical potential of the labels
+    (:meth:`mllg.workflow.equilibrium.EquilibriumSystem.filling_matched_mu`), written
+    as JSON to ``out`` (``mu`` in units of t, the probe's frame count, filling and kT)."""
+    record = System.of(system).filling_matched_mu()
+    write_json(out, record)
+    return record

@@ -30,7 +30,7 @@ from mllg.io import provenance
 from mllg.lattice import Lattice, make_lattice
 from mllg.orders import OrderedState, ordered_state
 
-__all__ = ["System", "build_model", "write_json"]
+__all__ = ["System", "build_model", "resolve_label_mu", "write_json"]
 
 
 def build_model(cfg: Mapping[str, Any]) -> tuple[Lattice, SdHamiltonian, Any]:
@@ -72,6 +72,22 @@ def write_json(path: str | Path, data: Mapping[str, Any]) -> None:
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(clean(data), indent=2) + "\n")
+
+
+def resolve_label_mu(section: Mapping[str, Any], files: Sequence[str | Path]) -> dict[str, Any]:
+    """The section with ``sample.label_mu = "auto"`` replaced by the chemical potential
+    of the ``chemical_potential`` stage (``files``: its JSON output, ``{"mu": ...}``);
+    any other section is returned unchanged (as a dict)."""
+    section = dict(section)
+    if section.get("sample", {}).get("label_mu") != "auto":
+        return section
+    if not files:
+        raise ValueError(
+            "sample.label_mu = 'auto' needs the output of the chemical_potential stage."
+        )
+    mu = float(json.loads(Path(files[0]).read_text())["mu"])
+    section["sample"] = {**section["sample"], "label_mu": mu, "label_mu_auto": True}
+    return section
 
 
 class System:

@@ -1,4 +1,5 @@
-"""Rule select: frames of an iteration to label (logic in mllg.workflow.select)."""
+"""Rule select: frames of an iteration to label (logic in mllg.workflow.select; the
+script is not called select.py, which would shadow the standard library module)."""
 
 import sys
 from pathlib import Path
