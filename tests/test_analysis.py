@@ -1,3 +1,7 @@
+from pathlib import Path
+
+import matplotlib
+import matplotlib.image
 import numpy as np
 import pytest
 
@@ -90,19 +94,121 @@ def test_growth_exponent_recovers_power_law(rng):
         fit_growth_exponent(t, seeds, 2000, 3000)
 
 
-def test_figures_are_written(tmp_path):
-    from mllg.plotting import plot_growth, plot_series, plot_structure_factor, plot_texture
+@pytest.fixture
+def captured(monkeypatch):
+    """Figures the plotting functions save, by file stem (``_save`` writes and closes)."""
+    from mllg import plotting
 
+    figures = {}
+    save = plotting._save
+
+    def keep(fig, path):
+        figures[Path(path).stem] = fig
+        save(fig, path)
+
+    monkeypatch.setattr(plotting, "_save", keep)
+    return figures
+
+
+def _axes_pixels(fig, png):
+    """RGB pixels of the saved PNG inside the (first) axes, without the colour bar."""
+    img = matplotlib.image.imread(png)[..., :3]
+    scale = img.shape[0] / (fig.get_figheight() * fig.dpi)  # savefig dpi / figure dpi
+    box = fig.axes[0].get_window_extent()
+    rows = slice(int(img.shape[0] - box.y1 * scale) + 2, int(img.shape[0] - box.y0 * scale) - 2)
+    cols = slice(int(box.x0 * scale) + 2, int(box.x1 * scale) - 2)
+    return img[rows, cols]
+
+
+def _fraction_of_colour(pixels, rgb, tol=0.02):
+    return float(np.mean(np.abs(pixels - np.asarray(rgb)[:3]).max(-1) < tol))
+
+
+def test_texture_figures_show_the_texture(tmp_path, captured):
+    """The saved texture maps carry the physics: every site of the tetrahedral state at
+    the maximal chirality +4/(3 sqrt 3) (top colour of the map, nothing at the bottom),
+    arrows = in-plane spin components; the Neel state at c_i = -1; sub-sampled arrows on
+    a large lattice."""
+    from mllg.plotting import plot_texture
+
+    coolwarm = matplotlib.colormaps["coolwarm"]
     lat = make_lattice("triangular", 12)
     s = tx.tetrahedral(lat)
     plot_texture(lat, s, tmp_path / "chi.png", colour="chirality")
-    plot_structure_factor(lat, structure_factor(lat, s), tmp_path / "sq.png")
-    t = np.geomspace(1, 100, 10)
-    plot_growth(t, np.array([t**0.5, 1.1 * t**0.5]), tmp_path / "g.png")
-    plot_series({"V=0.1": (t, 0.1 * t)}, tmp_path / "x.png", "t", "X")
-    from mllg.plotting import plot_velocity, plot_wall_position
+    ax = captured["chi"].axes[0]
+    dots, arrows = ax.collections
+    np.testing.assert_allclose(dots.get_offsets(), lat.positions)
+    np.testing.assert_allclose(dots.get_array(), 4 / (3 * np.sqrt(3)), rtol=1e-12)
+    assert dots.get_clim() == pytest.approx((-4 / (3 * np.sqrt(3)), 4 / (3 * np.sqrt(3))))
+    np.testing.assert_allclose(np.c_[arrows.U, arrows.V], s[:, :2])
+    pixels = _axes_pixels(captured["chi"], tmp_path / "chi.png")
+    assert _fraction_of_colour(pixels, coolwarm(1.0)) > 0.02  # ~6 %: markers, arrows, white
+    assert _fraction_of_colour(pixels, coolwarm(0.0)) == 0.0
+    big = make_lattice("square", 64)
+    plot_texture(big, tx.neel(big), tmp_path / "order.png", colour="order")
+    ax = captured["order"].axes[0]
+    dots, arrows = ax.collections
+    np.testing.assert_array_equal(dots.get_array(), -1.0)
+    # arrows on every second site along each axis (stride ceil(64 / 32) = 2)
+    assert arrows.N == 32 * 32
+    np.testing.assert_array_equal(arrows.get_offsets() % 2, 0)
+    pixels = _axes_pixels(captured["order"], tmp_path / "order.png")
+    assert _fraction_of_colour(pixels, coolwarm(0.0)) > 0.02
+    assert _fraction_of_colour(pixels, coolwarm(1.0)) == 0.0
+    with pytest.raises(ValueError, match="colour"):
+        plot_texture(lat, s, tmp_path / "bad.png", colour="hue")
 
-    plot_wall_position({"V=0.1": (t, 0.1 * t)}, tmp_path / "w.png", fits={"V=0.1": (0.1, 0.0)})
+
+def test_structure_factor_figure_peaks_at_the_m_points(tmp_path, captured):
+    """The plotted S(q) of the tetrahedral state is N/3 = 48 at the three M points (and
+    their images in the plotted zone) and zero elsewhere."""
+    from mllg.plotting import plot_structure_factor
+
+    lat = make_lattice("triangular", 12)
+    plot_structure_factor(lat, structure_factor(lat, tx.tetrahedral(lat)), tmp_path / "sq.png")
+    q = captured["sq"].axes[0].collections[0]
+    value, points = np.asarray(q.get_array()), np.asarray(q.get_offsets())
+    peak = value > 1e-6
+    assert value[peak] == pytest.approx(lat.N / 3)
+    # q . a_j / pi integers, not both even: M points (time-reversal invariant, not Gamma)
+    phase = points[peak] @ lat.primitive.T / np.pi
+    np.testing.assert_allclose(phase, np.round(phase), atol=1e-9)
+    assert not np.any(np.all(np.round(phase).astype(int) % 2 == 0, axis=1))
+    assert peak.sum() >= 6  # the three M points and images inside the plotted zone
+
+
+def test_curve_figures_plot_their_data(tmp_path, captured):
+    """Growth, series, wall position and velocity figures plot the given numbers: seed
+    mean and standard error, the reference slopes through the middle point, the fitted
+    wall line ``x0 + v t``, both velocity curves and the zero line."""
+    from mllg.plotting import plot_growth, plot_series, plot_velocity, plot_wall_position
+
+    t = np.geomspace(1, 100, 10)
+    seeds = np.array([t**0.5, 1.1 * t**0.5])
+    plot_growth(t, seeds, tmp_path / "g.png")
+    ax = captured["g"].axes[0]
+    (bars,) = ax.containers
+    np.testing.assert_allclose(bars.lines[0].get_xydata(), np.c_[t, seeds.mean(0)])
+    err = seeds.std(0, ddof=1) / np.sqrt(2)
+    segments = bars.lines[2][0].get_segments()
+    np.testing.assert_allclose([seg[1, 1] - seg[0, 1] for seg in segments], 2 * err)
+    slopes = {}
+    for line in ax.lines[1:]:
+        x, y = line.get_xydata().T
+        slopes[line.get_label()] = np.polyfit(np.log(x), np.log(y), 1)[0]
+        assert np.interp(t[5], x, y) == pytest.approx(seeds.mean(0)[5])
+    assert slopes == pytest.approx({"$t^{1}$": 1.0, "$t^{1/2}$ (Allen-Cahn)": 0.5})
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    plot_series({"V=0.1": (t, 0.1 * t)}, tmp_path / "x.png", "t", "X")
+    line = captured["x"].axes[0].lines[0]
+    np.testing.assert_allclose(line.get_xydata(), np.c_[t, 0.1 * t])
+    plot_wall_position(
+        {"V=0.1": (t, 0.1 * t + 0.3)}, tmp_path / "w.png", fits={"V=0.1": (0.1, 0.2)}
+    )
+    data, fit = captured["w"].axes[0].lines
+    np.testing.assert_allclose(data.get_xydata(), np.c_[t, 0.1 * t + 0.3])
+    np.testing.assert_allclose(fit.get_xydata(), np.c_[t, 0.2 + 0.1 * t])
+    assert fit.get_color() == data.get_color()
     plot_velocity(
         [0.1, 0.2],
         [0.01, 0.02],
@@ -110,13 +216,16 @@ def test_figures_are_written(tmp_path):
         stderr=[0.001, 0.001],
         reference=([0.1, 0.2], [0.012, 0.021], None),
     )
-    big = make_lattice("square", 64)
-    plot_texture(big, tx.neel(big), tmp_path / "big.png")  # sub-sampled arrows
-    plot_texture(big, tx.neel(big), tmp_path / "order.png", colour="order")
-    for name in ("chi", "sq", "g", "x", "w", "v", "big", "order"):
-        assert (tmp_path / f"{name}.png").stat().st_size > 5_000
-    with pytest.raises(ValueError, match="colour"):
-        plot_texture(lat, s, tmp_path / "bad.png", colour="hue")
+    ax = captured["v"].axes[0]
+    ml, ref = ax.containers
+    np.testing.assert_allclose(ml.lines[0].get_xydata(), [[0.1, 0.01], [0.2, 0.02]])
+    np.testing.assert_allclose(ref.lines[0].get_xydata(), [[0.1, 0.012], [0.2, 0.021]])
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["ML-LLG", "NEGF-LLG"]
+    assert any(np.allclose(line.get_ydata(), 0.0) for line in ax.lines)  # v = 0 line
+    for name in ("g", "x", "w", "v"):  # written as PNG at 120 dpi
+        fig = captured[name]
+        img = matplotlib.image.imread(tmp_path / f"{name}.png")
+        assert img.shape[:2] == (round(fig.get_figheight() * 120), round(fig.get_figwidth() * 120))
 
 
 def test_quench_series_of_ordered_and_random_frames(rng):

@@ -273,6 +273,88 @@ def test_chirality_relative_to_bond_pattern_is_kept(triples, rng):
     assert np.abs(_g(d, s) - _g(d, -s)).max(axis=1).min() > 1e-3
 
 
+# ---------------------------------------------------------------------------- golden sizes
+# (n_objects, n_features) per configuration: structural counts fixed by the geometry and
+# the group theory (irreps of the objects and invariant tensors of their products). The
+# single nearest-neighbour ring of the square lattice (4 bonds = A1 + B1 + E), e.g., has
+# A1, |f_B1|^2, |f_E|^2, f_B1 r_B1, f_E . r_E (degree <= 2) and f_B1 r_E r_E,
+# f_E r_B1 r_E, r_B1 r_E r_E (degree 3): 8 features, 5 without the triples.
+GOLDEN_CONFIGS = [
+    {},
+    {"triples": False},
+    {"r_cut": 3.0},
+    {"r_cut": 4.0, "inner_r_cut": 2.0},
+    {"chirality": False},
+    {"bond_cut": 0.0, "r_cut": 1.0},
+    {"bond_cut": 0.0, "r_cut": 1.0, "chirality": False},
+    {"bond_cut": 0.0, "r_cut": 1.0, "chirality": False, "triples": False},
+    {"kind": "plain"},
+]
+GOLDEN_SIZES = {
+    ("triangular", 8, 8, True): [
+        (78, 261), (78, 96), (174, 577), (120, 395), (54, 177), (12, 38), (6, 16), (6, 7),
+        (78, 78),
+    ],
+    ("square", 8, 8, True): [
+        (48, 139), (48, 65), (140, 402), (84, 238), (24, 67), (8, 20), (4, 8), (4, 5), (48, 48),
+    ],
+    # {E, M_y}: only one-dimensional irreps (A1, A2), no degree-3 invariant exists
+    ("strip", 9, 6, False): [
+        (48, 69), (48, 69), (140, 205), (84, 121), (24, 33), (8, 11), (4, 5), (4, 5), (48, 48),
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("geometry", list(GOLDEN_SIZES), ids=lambda g: g[0])
+def test_golden_feature_counts(geometry):
+    kind, lx, ly, py = geometry
+    lat = make_lattice(kind, lx, ly, periodic_y=py)
+    sizes = []
+    for cfg in GOLDEN_CONFIGS:
+        d = make_descriptor(lat, DescriptorConfig(**cfg))
+        sizes.append((d.n_objects, d.n_features))
+    assert sizes == GOLDEN_SIZES[geometry]
+
+
+@pytest.mark.parametrize("kind", ["triangular", "square"])
+def test_only_the_degree_3_invariants_tell_these_environments_apart(kind, rng):
+    """Two nearest-neighbour rings with equal power spectra, related by no symmetry.
+
+    The bonds ``b_k = S_0 . S_k`` around the ring (ordered by angle) of the two rings
+    differ by the sign of their alternating component ``m (-1)^k``,
+    ``m = mean_k (-1)^k b_k`` (the B irrep). That keeps the A1 coefficient and every
+    degree-2 invariant (each irrep is unchanged up to its sign), so the descriptor
+    without triples cannot tell the rings apart; no point-group operation flips B while
+    fixing the E irreps, so the rings are not equivalent, and the degree-3 invariants
+    (B x E x E) must separate them.
+    """
+    lat = make_lattice(kind, 6, 6)
+    offsets, _ = lat.lattice_vectors(1.0)
+    angle = np.arctan2(*(offsets @ lat.primitive).T[::-1])
+    offsets = offsets[np.argsort(angle)]
+    centre = lat.index(2, 3)
+    ring = lat.index(2 + offsets[:, 0], 3 + offsets[:, 1])
+    sign = (-1.0) ** np.arange(len(ring))
+    u = rng.uniform(-0.3, 0.3, size=len(ring))  # generic A1 and E parts
+    u -= np.mean(sign * u) * sign
+    b, b_flip = u + 0.2 * sign, u - 0.2 * sign  # B component m = +-0.2
+    envs = []
+    for bonds in (b, b_flip):
+        s = random_spins(lat.N, 4)
+        s[centre] = [0.0, 0.0, 1.0]
+        psi = rng.uniform(0, 2 * np.pi, size=len(ring))
+        r = np.sqrt(1 - bonds**2)
+        s[ring] = np.stack([r * np.cos(psi), r * np.sin(psi), bonds], axis=1)
+        envs.append(s)
+    cfg = {"r_cut": 1.0, "bond_cut": 0.0, "chirality": False}
+    low = _desc(lat, triples=False, **cfg)
+    full = _desc(lat, **cfg)
+    g_low = [_g(low, s)[centre] for s in envs]
+    g_full = [_g(full, s)[centre] for s in envs]
+    np.testing.assert_allclose(g_low[0], g_low[1], atol=1e-12, rtol=0)
+    assert np.abs(g_full[0] - g_full[1]).max() > 1e-3
+
+
 # ---------------------------------------------------------------------------- reference
 def _reference_object_values(desc, spins):
     """Slow reference: the original gather implementation (index tensors), (F, N, K)."""

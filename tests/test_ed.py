@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from closed_forms import uniform_fm_square
 
 from mllg import textures as tx
 from mllg.electrons import Ensemble, ExactDiagonalization
@@ -89,6 +90,33 @@ def test_uniform_fm_energy_equals_band_sum(kind, filling, J):
     # uniform FM: the field is parallel to S everywhere
     perp = res.fields - np.sum(res.fields * s, axis=1, keepdims=True) * s
     assert np.abs(perp).max() < 1e-10
+
+
+FM_ENSEMBLES = [
+    Ensemble.grand_canonical(-0.7, kT=0.0),  # mu in a gap of the half-integer levels
+    Ensemble.grand_canonical(-0.7, kT=0.1),
+    Ensemble.canonical(0.3, kT=0.1),
+]
+
+
+@pytest.mark.parametrize("ensemble", FM_ENSEMBLES, ids=lambda e: f"{e.kind}-kT{e.kT}")
+def test_uniform_fm_fields_and_energy_from_the_analytic_occupation(ensemble):
+    """Independent route (no Hamiltonian builder, no ``fields_from_rho``): a ferromagnet
+    along a generic direction has the bands ``-2(cos kx + cos ky) -+ J`` and the field
+    ``J (n_maj - n_min) d`` on every site (a transposed rho_ii would flip its y part,
+    a factor on J scale it, a wrong sign of the exchange reverse it)."""
+    L, J, d = 6, 1.5, np.array([0.3, -0.5, 0.8])
+    lat = make_lattice("square", L)
+    res = ExactDiagonalization(SdHamiltonian(lat, J=J), ensemble).solve(
+        tx.ferromagnet(lat, direction=d)
+    )
+    kw = {"mu": ensemble.mu} if ensemble.kind == "grand_canonical" else {}
+    energy, field, mu = uniform_fm_square(L, J, d, ensemble.kT, filling=ensemble.filling, **kw)
+    assert np.abs(field).min() > 0.05  # every component is nontrivial
+    np.testing.assert_allclose(res.fields, np.broadcast_to(field, res.fields.shape), atol=1e-10)
+    assert res.energy[0] == pytest.approx(energy, abs=1e-9)
+    if ensemble.kT > 0:
+        assert res.mu[0] == pytest.approx(mu, abs=1e-9)
 
 
 def test_ordered_state_energies_from_design():

@@ -366,8 +366,18 @@ def test_export_roundtrip_other_size_and_provider(tmp_path, rng):
     e_big = on_big.predict(tetrahedral(big))["energy"][0] / big.N
     assert np.isclose(e_small, e_big, atol=1e-12)
     provider = MLFieldProvider(on_big)
-    h = provider(random_spins(big.N, rng))
+    # a 6x6-periodic state tiled onto the 12x12 torus: every site sees the environment it
+    # has on the 6x6 torus (r_cut = 2 < 3), so the float32 provider on the big lattice
+    # gives the small model's fields, site by site
+    tiled = s[(big.x % lat.Lx) + lat.Lx * (big.y % lat.Ly)]
+    h = provider(tiled)
     assert h.shape == (big.N, 3) and h.dtype == np.float64
+    h_small = model.predict(s)["fields"]
+    expected = h_small[(big.x % lat.Lx) + lat.Lx * (big.y % lat.Ly)]
+    assert np.abs(h - expected).max() < 1e-5 * np.abs(h_small).max()
+    assert np.abs(h_small).max() > 1e-2
+    other = random_spins(big.N, rng)  # and on a generic state it is the exported model
+    np.testing.assert_allclose(provider(other), on_big.predict(other)["fields"], atol=1e-5)
     with pytest.raises(ValueError, match="needs \\(144, 3\\)"):
         provider(s)
 
@@ -542,8 +552,10 @@ def test_gradient_clip_bounds_the_updates(tmp_path):
 
 @pytest.mark.slow
 def test_training_learns_ed_fields_and_committee_flags_unfamiliar_states(tmp_path):
-    """Seeded training reduces the error well below the trivial predictor; a committee is
-    more uncertain on random (infinite-temperature) states than on held-out data."""
+    """Seeded training reduces the error of the perpendicular fields on held-out frames
+    below 30 % (R^2 > 0.9), far below the zero or untrained predictor (~100 %); a
+    committee is more uncertain on random (infinite-temperature) states than on held-out
+    data."""
     torch.set_num_threads(2)
     lat = make_lattice("triangular", 6, 6)
     data = _ed_data(lat, 60, seed=2, noise=(0.1, 0.4))
@@ -557,7 +569,9 @@ def test_training_learns_ed_fields_and_committee_flags_unfamiliar_states(tmp_pat
             lr=3e-3,
         )
         m, metrics = train(data, cfg, tmp_path / f"s{seed}")
-        assert metrics["perp_rel_rmse"] < 0.4, metrics
+        # the zero predictor and the untrained model are at ~1 (R^2 ~ 0); measured
+        # 0.23 / 0.10 (seeds 0 / 1), R^2 0.945 / 0.989
+        assert metrics["perp_rel_rmse"] < 0.3 and metrics["perp_r2"] > 0.9, metrics
         models.append(m)
     com = Committee(models)
     near = com.predict(data.spins[:10])["sigma"].mean()
@@ -565,18 +579,32 @@ def test_training_learns_ed_fields_and_committee_flags_unfamiliar_states(tmp_pat
     assert far > 2 * near
 
 
-def test_generalized_model_trains_on_driven_strip_data(tmp_path, rng):
-    """Non-conservative synthetic fields (h_i = S_{i+x} x S_i): the generalized model
-    trains, exports and reloads on a strip with lead features."""
+def test_generalized_model_learns_a_non_conservative_field(tmp_path, rng):
+    """The generalized model learns a synthetic torque field on a strip with lead
+    features, exports and reloads.
+
+    Target ``h_i = S_i x (S_{i+x} + S_{i-x})`` (zero spins beyond the open ends): no
+    energy gradient, but exactly the term ``S_i x (-dE_B/dS_i)`` of
+    ``E_B = -sum_j S_j . S_{j+x}``. Within 20 epochs the training loss falls by more than
+    a factor 20 and the torque error on held-out frames is below 25 % (the untrained
+    model and the zero predictor are at ~100 %; measured: factor ~300, 8 %)."""
+    import csv
+
     lat = make_lattice("strip", 6, 3)
-    spins = np.stack([random_spins(lat.N, rng) for _ in range(10)])
-    right = lat.index(lat.x + 1, lat.y)
-    partner = np.where(right[None, :, None] >= 0, spins[:, right], 0.0)
-    data = FieldData(lat, spins, np.cross(partner, spins))
-    mcfg = ModelConfig(descriptor=SMALL, hidden=(8,), potential="generalized", lead_columns=2)
-    cfg = TrainConfig(model=mcfg.to_dict(), max_epochs=2, batch_size=4)
+    spins = np.stack([random_spins(lat.N, rng) for _ in range(16)])
+    pad = np.concatenate([spins, np.zeros((16, 1, 3))], axis=1)
+    partners = pad[:, lat.index(lat.x + 1, lat.y)] + pad[:, lat.index(lat.x - 1, lat.y)]
+    data = FieldData(lat, spins, np.cross(spins, partners))
+    mcfg = ModelConfig(
+        descriptor={"r_cut": 1.0}, hidden=(16,), potential="generalized", lead_columns=2
+    )
+    cfg = TrainConfig(model=mcfg.to_dict(), max_epochs=20, patience=20, batch_size=4, lr=1e-2)
     model, metrics = train(data, cfg, tmp_path)
-    assert model.n_out == 2 and np.isfinite(metrics["torque_rel_rmse"])
+    assert model.n_out == 2
+    rows = (tmp_path / "logs" / "version_0" / "metrics.csv").read_text().splitlines()
+    loss = [float(r["train_loss"]) for r in csv.DictReader(rows) if r.get("train_loss")]
+    assert loss[-1] < loss[0] / 20, loss
+    assert metrics["torque_rel_rmse"] < 0.25, metrics
     loaded = load_model(tmp_path / "model")
     assert loaded.config.potential == "generalized" and loaded.lead.shape == (lat.N, 4)
     assert np.array_equal(loaded.predict(spins[0])["fields"], model.predict(spins[0])["fields"])

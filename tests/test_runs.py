@@ -99,8 +99,22 @@ main(["--model", str(model), "--lattice", "triangular", "--L", "16", "--kT", "0.
 """
 
 
+def _committed_frames(store):
+    """Frames a trajectory store marks complete (its ``n_frames`` attribute), 0 if none."""
+    try:
+        meta = json.loads((store / "zarr.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+    return int(meta.get("attributes", {}).get("n_frames", 0))
+
+
 def _kill_9_and_resume(tmp_path, script, n_frames, variables):
-    """Run ``script`` once uninterrupted, then kill -9 it at random moments and resume."""
+    """Run ``script`` once uninterrupted, then kill -9 it at random moments and resume.
+
+    The first kill waits for the first committed frame, so that at least one kill
+    lands mid-run (a store with 1 to ``n_frames - 1`` frames, checked) and the resume
+    path is exercised; the others fall at random moments (start-up included).
+    """
     import os
     import shutil
     import signal
@@ -121,15 +135,22 @@ def _kill_9_and_resume(tmp_path, script, n_frames, variables):
     cut = tmp_path / "cut"
     if (tmp_path / "full" / "model").exists():
         shutil.copytree(tmp_path / "full" / "model", cut / "model")
-    kills = 0
-    for _ in range(4):
+    store = cut / "t.zarr"
+    landed = []  # committed frames right after each kill
+    for attempt in range(4):
         proc = start(cut)
-        time.sleep(rng.uniform(0.25, 0.55) * run_time)  # start-up ~2 s, then the run
+        if attempt == 0:
+            while _committed_frames(store) < 1 and proc.poll() is None:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.1) * run_time)
+        else:
+            time.sleep(rng.uniform(0.25, 0.55) * run_time)  # start-up ~2 s, then the run
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
-            kills += 1
-    assert kills >= 2
+            landed.append(_committed_frames(store))
+    assert len(landed) >= 2, landed
+    assert any(0 < n < n_frames for n in landed), landed  # a kill mid-run, then resumed
     assert start(cut).wait(timeout=600) == 0
     a, b = open_store(tmp_path / "full" / "t.zarr"), open_store(cut / "t.zarr")
     assert a.sizes["frame"] == b.sizes["frame"] == n_frames
