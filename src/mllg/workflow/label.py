@@ -44,7 +44,10 @@ def label(
     point of the iteration: the relative RMSE of the perpendicular field of the
     committee that drove the exploration (the previous iteration's) on the spread frames
     (unbiased: the states its runs visit) and on the selected ones, per-frame errors,
-    and the Spearman rank correlation between disagreement and true error.
+    and the Spearman rank correlation between the disagreement ``e_f`` and its true
+    counterpart, the largest site error ``max_i |h_perp,i^ML - h_perp,i^exact| /
+    h_scale`` (``disagreement_error_rank_correlation``; also against the frame's
+    relative RMSE, which weighs frames of small fields up).
 
     Returns
     -------
@@ -53,7 +56,7 @@ def label(
     """
     from mllg.active import label_frames, rank_correlation
     from mllg.io import open_store
-    from mllg.nn.training import field_metrics
+    from mllg.nn.training import field_metrics, perpendicular
 
     sys_ = System.of(system)
     out_dir = Path(out_dir)
@@ -88,8 +91,12 @@ def label(
     elapsed = time.perf_counter() - t0
     lab = open_store(out_dir / "labels.zarr").load()
     exact = lab["fields"].transpose("frame", "site", "vec").values
-    err = per_frame_errors(spins, sel["fields_ml"].transpose("frame", "site", "vec").values, exact)
+    pred_all = sel["fields_ml"].transpose("frame", "site", "vec").values
+    err = per_frame_errors(spins, pred_all, exact)
     picked = sel["selected"].values.astype(bool)
+    # the true counterpart of the disagreement: largest site error over the same scale
+    d_perp = perpendicular(pred_all - exact, spins)
+    site_err = np.sqrt((d_perp**2).sum(-1)).max(-1) / float(sel.attrs["h_scale"])
 
     def pooled(mask: Any) -> float | None:
         if not mask.any():
@@ -104,9 +111,13 @@ def label(
         committee_error_spread=pooled(~picked),
         committee_error_selected=pooled(picked),
         frame_errors=err.tolist(),
+        frame_max_site_errors=site_err.tolist(),
         frame_disagreement=sel["disagreement"].values.tolist(),
         frame_selected=picked.astype(int).tolist(),
-        disagreement_error_rank_correlation=rank_correlation(sel["disagreement"].values, err),
+        disagreement_error_rank_correlation=rank_correlation(sel["disagreement"].values, site_err),
+        disagreement_relative_error_rank_correlation=rank_correlation(
+            sel["disagreement"].values, err
+        ),
     )
     write_json(out_dir / "labels.json", record)
     return record
