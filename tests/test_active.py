@@ -223,8 +223,22 @@ def _validated(extra: dict) -> dict:
         "systems": {
             "triangular_tetrahedral": {
                 "model": {"kT": 0.1},
-                "sample": {"L": 6, "chunks": 1, "n_steps": 48, "every": 4, "kT_bath": [0.05]},
-                "train": {"seeds": [0, 1], "hidden": [8], "max_epochs": 3, "lr": 1.0e-2},
+                "sample": {
+                    "L": 6,
+                    "chunks": 1,
+                    "n_steps": 48,
+                    "every": 4,
+                    "kT_bath": [0.05],
+                    "label_mu": None,
+                },
+                "train": {
+                    "seeds": [0, 1],
+                    "hidden": [8],
+                    "max_epochs": 3,
+                    "lr": 1.0e-2,
+                    "message_r_cut": 0.0,
+                    "pair_r_cut": 0.0,
+                },
                 "validate": {"frames": 2, "speed_L": 6, "repeats": 1},
                 "simulate": {"L": 8, "seeds": [0], "n_steps": 30, "save_every": 10},
                 "analyze": {"t_min": 1.0},
@@ -245,11 +259,29 @@ def _validated(extra: dict) -> dict:
         },
     }
     over["systems"][TET] = deep_merge(over["systems"][TET], extra)
-    cfg = validate_config(deep_merge(load_system_files(REPO / "config"), over), SCHEMA)
+    shipped = load_system_files(REPO / "config")
+    shipped["systems"] = {TET: shipped["systems"][TET]}  # validate one system: faster
+    cfg = validate_config(deep_merge(shipped, over), SCHEMA)
     return copy.deepcopy(cfg["systems"])
 
 
-def test_two_loop_iterations_through_the_stage_functions(tmp_path):
+@pytest.fixture(scope="module")
+def committee(tmp_path_factory):
+    """Sampled 6x6 ED data and a committee of two trained on it: (data, member dirs)."""
+    from mllg import workflow
+
+    root = tmp_path_factory.mktemp("committee")
+    system = _system()
+    data = root / "data.zarr"
+    workflow.sample(system, "eq", 0, data)
+    members = []
+    for seed in (0, 1):
+        workflow.train_model(system, [data], seed, root / f"seed{seed}")
+        members.append(root / f"seed{seed}")
+    return data, members
+
+
+def test_two_loop_iterations_through_the_stage_functions(tmp_path, committee):
     """Iteration 0 trains a committee of two on sampled ED data; iterations 1 and 2
     explore with the previous committee, select, label with ED and retrain (warm start):
     the selection keeps its bounds and cap, the labels are exact, every retraining
@@ -257,13 +289,8 @@ def test_two_loop_iterations_through_the_stage_functions(tmp_path):
     from mllg import workflow
 
     system = _system()
-    data = tmp_path / "data.zarr"
-    workflow.sample(system, "eq", 0, data)
-    members = {0: []}
-    for seed in (0, 1):
-        out = tmp_path / "iter0" / f"seed{seed}"
-        workflow.train_model(system, [data], seed, out)
-        members[0].append(out)
+    data, first = committee
+    members = {0: list(first)}
     label_dirs = []
     for it in (1, 2):
         base = tmp_path / f"iter{it}"
@@ -302,7 +329,7 @@ def test_two_loop_iterations_through_the_stage_functions(tmp_path):
     assert (tmp_path / "learning.png").stat().st_size > 5000
 
 
-def test_the_loop_stops_below_the_stop_fraction_and_later_iterations_copy(tmp_path):
+def test_the_loop_stops_below_the_stop_fraction_and_later_iterations_copy(tmp_path, committee):
     """With every frame trusted (trust_lower above any disagreement) the first
     selection stops the loop: only the spread frames are labelled, the retraining copies
     the models, the next exploration writes the STOPPED marker and its selection is
@@ -311,12 +338,7 @@ def test_the_loop_stops_below_the_stop_fraction_and_later_iterations_copy(tmp_pa
     from mllg.workflow.explore import STOPPED
 
     system = _system(trust_lower=50.0, trust_upper=100.0, stop_fraction=0.5)
-    data = tmp_path / "data.zarr"
-    workflow.sample(system, "eq", 0, data)
-    prev = []
-    for seed in (0, 1):
-        workflow.train_model(system, [data], seed, tmp_path / f"m{seed}")
-        prev.append(tmp_path / f"m{seed}")
+    data, prev = committee
     models = [p / "model" for p in prev]
     workflow.explore(system, 1, models, tmp_path / "e1")
     sel = workflow.select(system, 1, tmp_path / "e1", models, tmp_path / "s1")
@@ -337,7 +359,7 @@ def test_the_loop_stops_below_the_stop_fraction_and_later_iterations_copy(tmp_pa
     assert workflow.label(system, 2, tmp_path / "s2", tmp_path / "l2")["n_labels"] == 0
 
 
-def test_audit_labels_spread_frames_of_every_trajectory(tmp_path):
+def test_audit_labels_spread_frames_of_every_trajectory(tmp_path, committee):
     """The audit's per-frame error is the relative RMSE of the perpendicular production
     field (the trajectory's provider) against ED at those frames, recomputed here."""
     from mllg import workflow
@@ -345,12 +367,7 @@ def test_audit_labels_spread_frames_of_every_trajectory(tmp_path):
     from mllg.workflow.label import per_frame_errors
 
     system = _system()
-    data = tmp_path / "data.zarr"
-    workflow.sample(system, "eq", 0, data)
-    models = []
-    for seed in (0, 1):
-        workflow.train_model(system, [data], seed, tmp_path / f"m{seed}")
-        models.append(tmp_path / f"m{seed}" / "model")
+    models = [m / "model" for m in committee[1]]
     trajs = []
     for seed in (0, 1):
         trajs.append(tmp_path / f"sim{seed}.zarr")
@@ -416,3 +433,39 @@ def test_a_driven_system_has_no_learning_loop():
     }
     with pytest.raises(ConfigError, match="needs an equilibrium system"):
         validate_config(deep_merge(load_system_files(REPO / "config"), over), SCHEMA)
+
+
+def test_label_mu_auto_gives_the_stated_mean_filling_on_the_probe_frames(tmp_path):
+    """chemical_potential: at the returned mu the grand-canonical filling averaged over
+    the probe frames (canonical Langevin runs, rebuilt here from the documented
+    protocol) is model.filling; the sample stage then labels at that mu."""
+    from mllg import workflow
+    from mllg.dynamics import LLG
+    from mllg.electrons.base import fermi
+
+    over = {"sample": {"L": 4, "label_mu": "auto", "mu_probe_steps": 20, "kT_bath": [0.02, 0.1]}}
+    system = _validated(over)[TET]
+    rec = workflow.chemical_potential(system, tmp_path / "label_mu.json")
+    assert json.loads((tmp_path / "label_mu.json").read_text())["mu"] == rec["mu"]
+    sys_ = workflow.System.of(system)
+    ed = sys_.exact_solver(4)
+    frames = []
+    for k, kT in enumerate(system["sample"]["kT_bath"]):
+        seed = system["sample"]["seed"] + 10_000 + k
+        llg = LLG(ed, alpha=0.5, dt=0.2, kT=kT, seed=seed)
+        start = random_spins(16, np.random.default_rng(seed))
+        frames += [f.spins for f in llg.run(start, 20, every=4, energy=False)]
+    assert rec["n_frames"] == len(frames) == 12
+    kT_el = system["model"]["kT"]
+    ham = ed.hamiltonian
+    levels = [np.linalg.eigvalsh(ham.dense(s)) for s in frames]
+    filling = np.mean([fermi(e, rec["mu"], kT_el).sum() / 32 for e in levels])
+    assert filling == pytest.approx(0.25, abs=1e-6)
+    resolved = workflow.resolve_label_mu(system, [tmp_path / "label_mu.json"])
+    assert resolved["sample"]["label_mu"] == rec["mu"]
+    workflow.sample(resolved, "eq", 0, tmp_path / "chunk0.zarr")
+    assert open_store(tmp_path / "chunk0.zarr").attrs["mu"] == pytest.approx(rec["mu"])
+    with pytest.raises(ValueError, match="chemical_potential"):
+        workflow.resolve_label_mu(system, [])
+    with pytest.raises(ValueError, match="not resolved"):
+        sys_.label_solver(4)

@@ -375,14 +375,14 @@ lat = make_lattice("triangular", 12)
 if not (d / "model").exists():
     torch.manual_seed(0)
     save_model(BPModel(make_lattice("triangular", 6), ModelConfig(hidden=(8, 8))), d / "model")
-cfg = RunConfig(kT=0.05, alpha=0.3, dt=0.05, n_steps=800, save_every=2, seed=5, threads=1)
+cfg = RunConfig(kT=0.05, alpha=0.3, dt=0.05, n_steps=400, save_every=2, seed=5, threads=1)
 run_quench(d / "model", lat, d / "t.zarr", cfg)
 """
 
 
 @pytest.mark.slow
 def test_kill_9_at_random_moments_including_store_creation(tmp_path):
-    """Ten or more kill -9 at seeded random moments (the first ones inside the start-up
+    """Six or more kill -9 at seeded random moments (the first ones inside the start-up
     and the creation of the store); the resumed store equals the uninterrupted one."""
 
     def start(out):
@@ -401,9 +401,9 @@ def test_kill_9_at_random_moments_including_store_creation(tmp_path):
     cut.mkdir()
     shutil.copytree(tmp_path / "full" / "model", cut / "model")
     rng = np.random.default_rng(0)
-    # four kills around the creation of the store, eight during the run (each resumes)
+    # three kills around the creation of the store, four during the run (each resumes)
     moments = np.concatenate(
-        [rng.uniform(0.7, 1.05, 4) * t_create, t_create + rng.uniform(0.03, 0.09, 8) * work]
+        [rng.uniform(0.7, 1.05, 3) * t_create, t_create + rng.uniform(0.05, 0.15, 4) * work]
     )
     kills = 0
     for wait in moments:
@@ -413,10 +413,10 @@ def test_kill_9_at_random_moments_including_store_creation(tmp_path):
             os.kill(proc.pid, signal.SIGKILL)
             kills += 1
         proc.wait()
-    assert kills >= 10
+    assert kills >= 6
     assert start(cut).wait(timeout=600) == 0
     a, b = open_store(tmp_path / "full" / "t.zarr"), open_store(cut / "t.zarr")
-    assert a.sizes["frame"] == b.sizes["frame"] == 401
+    assert a.sizes["frame"] == b.sizes["frame"] == 201
     for var in ("step", "spins", "fields", "energy"):
         np.testing.assert_array_equal(a[var].values, b[var].values)
     assert json.loads(a.attrs["rng_state"]) == json.loads(b.attrs["rng_state"])

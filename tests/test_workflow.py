@@ -37,8 +37,17 @@ TINY = {
     "scale": "demo",
     "systems": {
         SYSTEM: {
-            "sample": {"L": 4, "chunks": 2, "n_steps": 24, "every": 4},
-            "train": {"hidden": [8], "max_epochs": 2},
+            "model": {"kT": 0.0},
+            "sample": {"L": 4, "chunks": 2, "n_steps": 24, "every": 4, "label_mu": None},
+            "featurize": {"enabled": True},
+            "train": {
+                "seeds": [0],
+                "hidden": [8],
+                "max_epochs": 2,
+                "message_r_cut": 0.0,
+                "pair_r_cut": 0.0,
+            },
+            "active": {"iterations": 0},
             "validate": {"frames": 3, "speed_L": 4, "repeats": 1, "llg_steps": 4},
             "simulate": {"L": 8, "seeds": [0], "n_steps": 30, "save_every": 10},
             "analyze": {"t_min": 1.0},
