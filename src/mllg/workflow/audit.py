@@ -44,9 +44,10 @@ def audit(
     of t) is evaluated on the same frames when there are several models.
 
     Writes ``out_dir/metrics.json``: per frame (seed, time, relative RMSE of the
-    perpendicular field, mean and largest committee spread), per trajectory, the pooled
-    relative RMSE and R^2 over all audited frames (the headline accuracy of the run),
-    the Spearman correlation between spread and error, the solver record and cost, and
+    perpendicular field, largest site error ``max_i |dh_perp,i|`` in units of t, mean
+    and largest committee spread), the pooled relative RMSE and R^2 over all audited
+    frames (the headline accuracy of the run), the Spearman correlation between the
+    largest spread and the largest site error, the solver record and cost, and
     the held-out validation error for comparison; and ``out_dir/audit.png``, the
     per-frame error against time with the held-out error.
 
@@ -59,7 +60,7 @@ def audit(
 
     from mllg.active import committee_spread, rank_correlation
     from mllg.io import open_store
-    from mllg.nn.training import field_metrics
+    from mllg.nn.training import field_metrics, perpendicular
     from mllg.plotting import plot_audit
     from mllg.providers import load_models, ml_provider
     from mllg.workflow.label import per_frame_errors
@@ -90,6 +91,8 @@ def audit(
         t_exact += time.perf_counter() - t0
         pred = np.stack([np.asarray(ml(s), dtype=float) for s in spins])
         err = per_frame_errors(spins, pred, exact)
+        d_perp = perpendicular(pred - exact, spins)
+        site_err = np.sqrt((d_perp**2).sum(-1)).max(-1)
         spread = committee_spread(members, spins)[1] if members else None
         for k in range(len(spins)):
             rows.append(
@@ -99,6 +102,7 @@ def audit(
                     "frame": int(picks[k]),
                     "time": float(times[k]),
                     "perp_rel_rmse": float(err[k]),
+                    "max_site_error": float(site_err[k]),
                     "sigma_mean": None if spread is None else float(spread[k].mean()),
                     "sigma_max": None if spread is None else float(spread[k].max()),
                 }
@@ -117,7 +121,7 @@ def audit(
             solver=info,
             exact_time_per_frame_s=t_exact / len(rows),
             spread_error_rank_correlation=(
-                rank_correlation([r["sigma_max"] for r in rows], [r["perp_rel_rmse"] for r in rows])
+                rank_correlation(*([r[k] for r in rows] for k in ("sigma_max", "max_site_error")))
                 if members
                 else None
             ),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 from mllg.workflow.system import System
 
 __all__ = ["STOPPED", "explore", "exploration_plan", "loop_stopped"]
+
+log = logging.getLogger(__name__)
 
 STOPPED = "STOPPED.json"
 """Marker written instead of a trajectory once the loop has stopped."""
@@ -55,8 +58,10 @@ def explore(
     ordered state, seed :meth:`mllg.active.ExplorationRun.seed`) with the damping, time
     step and precession of ``simulate``, ``active.n_steps`` steps and a frame every
     ``active.save_every``. Every run is resumable (:func:`mllg.production.run`), so a
-    killed job continues where it stopped. When ``previous_selection`` stopped the loop,
-    only the :data:`STOPPED` marker is written.
+    killed job continues where it stopped. A run whose spins blow up (the committee far
+    outside its training domain) keeps its good frames and the next run starts; the
+    selection counts such frames as failed through ``active.trust_upper``. When
+    ``previous_selection`` stopped the loop, only the :data:`STOPPED` marker is written.
 
     Returns
     -------
@@ -66,6 +71,7 @@ def explore(
     from mllg.production import RunConfig
     from mllg.production import run as run_llg
     from mllg.providers import ml_provider
+    from mllg.runs import BlowUpError
 
     sys_ = System.of(system)
     out_dir = Path(out_dir)
@@ -90,8 +96,8 @@ def explore(
             precession=int(sim["precession"]),
             dtype=dtype,
         )
-        results.append(
-            run_llg(
+        try:
+            result = run_llg(
                 provider,
                 lat,
                 out_dir / f"run{spec.index}.zarr",
@@ -108,5 +114,8 @@ def explore(
                     "protocol": spec.protocol,
                 },
             )
-        )
+        except BlowUpError as err:  # the model left its domain: keep the good frames
+            log.warning("exploration run %d blew up: %s", spec.index, err)
+            result = {"path": str(out_dir / f"run{spec.index}.zarr"), "blow_up": str(err)}
+        results.append(result)
     return results
