@@ -383,7 +383,7 @@ def test_audit_labels_spread_frames_of_every_trajectory(tmp_path, committee):
     ed = sys_.exact_solver(8)
     ds = open_store(trajs[1])
     s = ds["spins"].values[[0, -1]]
-    want = per_frame_errors(s, np.stack([ml(x) for x in s]), np.stack([ed(x) for x in s]))
+    want, _ = per_frame_errors(s, np.stack([ml(x) for x in s]), np.stack([ed(x) for x in s]))
     got = [r["perp_rel_rmse"] for r in met["frames"] if r["trajectory"] == 1]
     np.testing.assert_allclose(got, want, rtol=1e-6)
     errors = [r["perp_rel_rmse"] for r in met["frames"]]

@@ -60,7 +60,7 @@ def audit(
 
     from mllg.active import committee_spread, rank_correlation
     from mllg.io import open_store
-    from mllg.nn.training import field_metrics, perpendicular
+    from mllg.nn.training import field_metrics
     from mllg.plotting import plot_audit
     from mllg.providers import load_models, ml_provider
     from mllg.workflow.label import per_frame_errors
@@ -90,9 +90,7 @@ def audit(
         exact = np.stack([np.asarray(solver(s), dtype=float) for s in spins])
         t_exact += time.perf_counter() - t0
         pred = np.stack([np.asarray(ml(s), dtype=float) for s in spins])
-        err = per_frame_errors(spins, pred, exact)
-        d_perp = perpendicular(pred - exact, spins)
-        site_err = np.sqrt((d_perp**2).sum(-1)).max(-1)
+        err, site_err = per_frame_errors(spins, pred, exact)
         spread = committee_spread(members, spins)[1] if members else None
         for k in range(len(spins)):
             rows.append(

@@ -16,14 +16,18 @@ from mllg.workflow.system import System, write_json
 __all__ = ["label", "per_frame_errors"]
 
 
-def per_frame_errors(spins: Any, pred: Any, ref: Any) -> Any:
-    """Relative RMSE of the perpendicular field of every frame, ``sqrt(sum_i |dh_perp,i|^2
-    / sum_i |h_perp,i|^2)`` with ``dh = pred - ref``; arrays (F, N, 3) -> (F,)."""
+def per_frame_errors(spins: Any, pred: Any, ref: Any) -> tuple[Any, Any]:
+    """Per-frame errors of the perpendicular field, arrays (F, N, 3) -> two (F,) arrays.
+
+    Returns the relative RMSE ``sqrt(sum_i |dh_perp,i|^2 / sum_i |h_perp,i|^2)`` and the
+    largest site error ``max_i |dh_perp,i|`` (units of t), ``dh = pred - ref``.
+    """
     from mllg.nn.training import perpendicular
 
     d = perpendicular(np.asarray(pred) - np.asarray(ref), spins)
     r = perpendicular(np.asarray(ref), spins)
-    return np.sqrt((d**2).sum((-1, -2)) / (r**2).sum((-1, -2)))
+    site = np.sqrt((d**2).sum(-1))
+    return np.sqrt((site**2).sum(-1) / (r**2).sum((-1, -2))), site.max(-1)
 
 
 def label(
@@ -56,7 +60,7 @@ def label(
     """
     from mllg.active import label_frames, rank_correlation
     from mllg.io import open_store
-    from mllg.nn.training import field_metrics, perpendicular
+    from mllg.nn.training import field_metrics
 
     sys_ = System.of(system)
     out_dir = Path(out_dir)
@@ -92,11 +96,10 @@ def label(
     lab = open_store(out_dir / "labels.zarr").load()
     exact = lab["fields"].transpose("frame", "site", "vec").values
     pred_all = sel["fields_ml"].transpose("frame", "site", "vec").values
-    err = per_frame_errors(spins, pred_all, exact)
+    err, site_err = per_frame_errors(spins, pred_all, exact)
     picked = sel["selected"].values.astype(bool)
     # the true counterpart of the disagreement: largest site error over the same scale
-    d_perp = perpendicular(pred_all - exact, spins)
-    site_err = np.sqrt((d_perp**2).sum(-1)).max(-1) / float(sel.attrs["h_scale"])
+    site_err = site_err / float(sel.attrs["h_scale"])
 
     def pooled(mask: Any) -> float | None:
         if not mask.any():
