@@ -136,7 +136,7 @@ def test_exploration_plan_and_initial_states():
 
 
 # ------------------------------------------------------------------------ labels
-def test_kpm_labels_equal_ed_within_the_kpm_tolerance():
+def test_kpm_labels_equal_ed_within_the_kpm_tolerance(monkeypatch):
     lat = make_lattice("square", 8)
     ham = SdHamiltonian(lat, J=6.0)
     ens = Ensemble.canonical(0.485, 0.1)
@@ -153,6 +153,14 @@ def test_kpm_labels_equal_ed_within_the_kpm_tolerance():
     assert auto["kpm_error_vs_ed"] == pytest.approx(err, rel=0.2, abs=1e-4)
     faster = "ed" if auto["time_ed_s"] <= auto["time_kpm_s"] else "kpm"
     assert auto["solver"] == faster == solver.name
+    assert auto["time_ed_predicted_s"] < 2 * auto["time_kpm_s"]  # why ED was timed
+    # where the calibrated ED prediction is far above KPM, ED is not timed at all
+    import mllg.active
+
+    monkeypatch.setattr(mllg.active, "_dense_time", lambda dim: 1e3)
+    _, slow = faster_solver(ham, ens, s, "auto")
+    assert slow["solver"] == "kpm" and slow["time_ed_s"] is None
+    assert slow["time_ed_predicted_s"] == pytest.approx(1e3 * (2 * lat.N / 512) ** 3)
     # above the ED limit KPM is taken without timing ED
     _, big = faster_solver(ham, ens, s, "auto", ed_max_dim=2 * lat.N - 2)
     assert big["solver"] == "kpm" and big["time_ed_s"] is None

@@ -277,41 +277,73 @@ def faster_solver(
 ) -> tuple[Any, dict[str, Any]]:
     """The exact solver of the labels: ED, KPM, or (``choice = "auto"``) the faster one.
 
-    ``auto`` times one solve of ``spins`` with each solver on this lattice, electron
-    temperature and ensemble, and takes the faster; the KPM error against ED on that
-    frame (relative RMSE of the perpendicular field) is recorded. Above a
-    single-particle dimension ``2N > ed_max_dim`` ED is not timed (its cost grows as
-    ``(2N)^3`` and its memory as ``(2N)^2``) and KPM is chosen.
+    ``auto`` times one KPM solve of ``spins`` on this lattice, electron temperature and
+    ensemble, and predicts the ED time from the time of a dense Hermitian
+    diagonalization of dimension ``CALIBRATION_DIM`` scaled by ``(2N /
+    CALIBRATION_DIM)^3``. When the prediction is below twice the KPM time, ED is timed
+    on the same frame too and the faster solver is taken, with the KPM error against ED
+    on that frame (relative RMSE of the perpendicular field) recorded; otherwise KPM is
+    taken without paying for a dense solve. Above ``2N > ed_max_dim`` ED is never
+    considered (memory ``(2N)^2``).
 
     Returns
     -------
     solver, info
-        The solver and ``{"solver", "time_ed_s", "time_kpm_s", "kpm_error_vs_ed"}``
-        (None where not measured).
+        The solver and ``{"solver", "time_ed_s", "time_ed_predicted_s", "time_kpm_s",
+        "kpm_error_vs_ed"}`` (None where not measured).
     """
     from mllg.electrons import ExactDiagonalization
     from mllg.electrons.kpm import KernelPolynomial
 
     if choice not in ("auto", "ed", "kpm"):
         raise ValueError(f"label solver {choice!r} is not allowed; use auto, ed or kpm.")
-    info: dict[str, Any] = {"time_ed_s": None, "time_kpm_s": None, "kpm_error_vs_ed": None}
+    info: dict[str, Any] = {
+        "time_ed_s": None,
+        "time_ed_predicted_s": None,
+        "time_kpm_s": None,
+        "kpm_error_vs_ed": None,
+    }
     ed = ExactDiagonalization(hamiltonian, ensemble)
     if choice == "ed":
         return ed, {**info, "solver": "ed"}
     kpm = KernelPolynomial(hamiltonian, ensemble, moments=moments)
-    if choice == "kpm" or 2 * hamiltonian.lattice.N > ed_max_dim:
+    dim = 2 * hamiltonian.lattice.N
+    if choice == "kpm" or dim > ed_max_dim:
         return kpm, {**info, "solver": "kpm"}
     spins = np.asarray(spins, dtype=float)
     t0 = time.perf_counter()
-    h_ed = ed(spins)
-    t1 = time.perf_counter()
     h_kpm = kpm(spins)
-    t2 = time.perf_counter()
+    info["time_kpm_s"] = time.perf_counter() - t0
+    info["time_ed_predicted_s"] = _dense_time(CALIBRATION_DIM) * (dim / CALIBRATION_DIM) ** 3
+    if info["time_ed_predicted_s"] > 2.0 * info["time_kpm_s"]:
+        return kpm, {**info, "solver": "kpm"}
+    t0 = time.perf_counter()
+    h_ed = ed(spins)
+    info["time_ed_s"] = time.perf_counter() - t0
     perp = [h - np.sum(h * spins, -1, keepdims=True) * spins for h in (h_ed, h_kpm)]
-    err = float(np.sqrt(((perp[1] - perp[0]) ** 2).sum() / (perp[0] ** 2).sum()))
-    info.update(time_ed_s=t1 - t0, time_kpm_s=t2 - t1, kpm_error_vs_ed=err)
+    info["kpm_error_vs_ed"] = float(
+        np.sqrt(((perp[1] - perp[0]) ** 2).sum() / (perp[0] ** 2).sum())
+    )
     info["solver"] = "ed" if info["time_ed_s"] <= info["time_kpm_s"] else "kpm"
     return (ed if info["solver"] == "ed" else kpm), info
+
+
+CALIBRATION_DIM = 512
+"""Dimension of the dense diagonalization that calibrates the predicted ED time."""
+
+
+def _dense_time(dim: int) -> float:
+    """Wall time (s) of ``numpy.linalg.eigh`` of a random complex Hermitian matrix of
+    dimension ``dim`` (median of three)."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(dim, dim)) + 1j * rng.normal(size=(dim, dim))
+    a = a + a.conj().T
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        np.linalg.eigh(a)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
 
 
 def label_frames(
