@@ -412,7 +412,6 @@ BAD_ACTIVE = [
     ({"active": {"kT_bath": [-0.1]}}, "active.kT_bath[0] = -0.1 is out of range"),
     ({"active": {"trust_upper": 0.0}}, "active.trust_upper = 0.0 is out of range"),
     ({"active": {"explore_L": 12}}, "unknown key 'explore_L'"),
-    ({"train": {"enabled": False}, "simulate": {"model": None}}, "needs systems."),
     ({"sample": {"label_mu": "automatic"}}, "the only text value is 'auto'"),
     ({"model": {"kT": 0.0}, "sample": {"label_mu": "auto"}}, "'auto' needs systems."),
     ({"audit": {"frames": -1}}, "audit.frames = -1 is out of range"),

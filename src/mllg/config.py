@@ -502,13 +502,11 @@ def _check_system(name: str, cfg: Mapping[str, Any]) -> Iterator[str]:
 def _active_problems(key: str, cfg: Mapping[str, Any]) -> Iterator[str]:
     """Checks of the learning loop (``active``) against the rest of the system."""
     act = cfg["active"]
-    if not act["iterations"]:
-        return
+    if not act["iterations"] or not cfg["train"]["enabled"]:
+        return  # no loop without training: simulate uses simulate.model as it is
     where = f"{key}.active.iterations = {act['iterations']}"
     if cfg["kind"] != "equilibrium":
         yield f"{where} needs an equilibrium system (driven systems have no learning loop)."
-    if not cfg["train"]["enabled"]:
-        yield f"{where} needs {key}.train.enabled = true (the loop retrains the models)."
     if len(cfg["train"]["seeds"]) < 2:
         yield (
             f"{where} needs a committee: {key}.train.seeds = {cfg['train']['seeds']} must "

@@ -112,7 +112,7 @@ rule learning_curve:
     input:
         labels=lambda wc: label_dirs(wc.system, loop_iterations(wc.system)),
         audits=lambda wc: (
-            ["results/{system}/audit/eq/metrics.json"]
+            [f"results/{wc.system}/audit/eq/metrics.json"]
             if system_cfg(wc.system)["audit"]["frames"]
             else []
         ),

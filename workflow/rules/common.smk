@@ -74,8 +74,9 @@ def model_dirs(system, tag):
 
 
 def loop_iterations(system):
-    """Iterations of the learning loop (0: none)."""
-    return system_cfg(system)["active"]["iterations"]
+    """Iterations of the learning loop (0: none; none without training)."""
+    cfg = system_cfg(system)
+    return cfg["active"]["iterations"] if cfg["train"]["enabled"] else 0
 
 
 def iteration_model_dirs(system, tag, it):
@@ -149,7 +150,7 @@ def final_outputs(system):
     out += [f"results/{system}/validate/{tag}/parity.png" for tag in tags]
     if cfg["audit"]["frames"]:
         out += [f"results/{system}/audit/{tag}/audit.png" for tag in tags]
-    if cfg["active"]["iterations"]:
+    if loop_iterations(system):
         out.append(f"results/{system}/figures/learning.png")
     if cfg["featurize"]["enabled"]:
         n = cfg["sample"]["chunks"]
