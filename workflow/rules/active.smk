@@ -127,6 +127,8 @@ rule learning_curve:
         ),
     log:
         "results/{system}/logs/learning_curve.log",
+    benchmark:
+        "results/{system}/benchmarks/learning_curve.tsv"
     conda:
         "../../envs/mllg.yaml"
     threads: 1
