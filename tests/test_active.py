@@ -22,7 +22,6 @@ import numpy as np
 import pytest
 
 from mllg.active import (
-    committee_spread,
     exploration_runs,
     faster_solver,
     frame_disagreement,
@@ -91,6 +90,8 @@ def test_committee_spread_ranks_frames_by_their_true_error():
     """A committee whose members scatter around the exact field with a known
     per-frame amplitude: the spread is that amplitude (perpendicular part), and the
     frames it ranks highest are those whose committee mean is farthest off."""
+    from mllg.nn import Committee
+
     lat = make_lattice("triangular", 6)
     ed = ExactDiagonalization(SdHamiltonian(lat, J=2.0), Ensemble.canonical(0.25, 0.1))
     rng = np.random.default_rng(0)
@@ -102,10 +103,14 @@ def test_committee_spread_ranks_frames_by_their_true_error():
         def __init__(self, seed: int) -> None:
             self.noise = np.random.default_rng(seed).normal(size=spins.shape)
 
+        def eval(self):
+            return self
+
         def predict(self, s):
             return {"fields": exact + amp[:, None, None] * self.noise}
 
-    mean, sigma = committee_spread([Member(k) for k in range(8)], spins)
+    pred = Committee([Member(k) for k in range(8)]).predict(spins)
+    mean, sigma = pred["fields"], pred["sigma"]
     # sigma of M normal draws of a 2D perpendicular vector: ~ amp * sqrt(2)
     ratio = np.median(sigma, axis=1) / amp
     assert np.all((ratio > 0.9) & (ratio < 1.8)), ratio
@@ -117,7 +122,7 @@ def test_committee_spread_ranks_frames_by_their_true_error():
     true_err = np.sqrt((d**2).sum((1, 2)) / (perp**2).sum((1, 2)))
     assert rank_correlation(e, true_err) > 0.9
     with pytest.raises(ValueError, match="at least 2"):
-        committee_spread([Member(0)], spins)
+        Committee([Member(0)])
 
 
 def test_exploration_plan_and_initial_states():

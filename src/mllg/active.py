@@ -4,10 +4,11 @@ The learning loop (the DP-GEN idea applied to exchange fields) alternates four s
 a committee of M models, trained on the data so far, drives ML-LLG runs (*explore*);
 the frames on which the members disagree most are picked (*select*); an exact solver
 labels them (*label*); the committee is retrained on all labels. This module holds the
-pieces that do not depend on the workflow: the exploration protocols, the committee
-disagreement, the selection with trust bounds, the choice between ED and KPM and the
-resumable label store. The workflow stages (:mod:`mllg.workflow.explore`,
-:mod:`mllg.workflow.select`, :mod:`mllg.workflow.label`) call them.
+pieces that do not depend on the workflow: the exploration protocols, the frame
+disagreement (from the per-site spread of :class:`mllg.nn.Committee`), the selection
+with trust bounds, the choice between ED and KPM and the resumable label store. The
+workflow stages (:mod:`mllg.workflow.explore`, :mod:`mllg.workflow.select`,
+:mod:`mllg.workflow.label`) call them.
 
 Disagreement
 ------------
@@ -36,7 +37,7 @@ from mllg.lattice import Lattice
 __all__ = [
     "ExplorationRun",
     "Selection",
-    "committee_spread",
+    "evenly_spaced",
     "exploration_runs",
     "faster_solver",
     "frame_disagreement",
@@ -103,28 +104,6 @@ def exploration_runs(
     runs += [("langevin", float(kT), 0.0) for kT in langevin_kT]
     runs += [("perturbed", float(quench_kT), float(perturb_sigma))] * int(perturbed)
     return [ExplorationRun(k, p, kT, s) for k, (p, kT, s) in enumerate(runs)]
-
-
-def committee_spread(models: Sequence[Any], spins: NDArray) -> tuple[NDArray, NDArray]:
-    """Committee-mean field (F, N, 3) and per-site spread ``sigma`` (F, N), units of t.
-
-    ``models`` are :class:`mllg.nn.BPModel` (``predict``) or field providers
-    (``spins -> fields``) on the lattice of ``spins`` (F, N, 3); ``sigma`` is the
-    standard deviation over the members of the perpendicular field (module docstring).
-    """
-    spins = np.asarray(spins, dtype=float)
-    if len(models) < 2:
-        raise ValueError(f"a committee needs at least 2 models, got {len(models)}.")
-
-    def fields(m: Any) -> NDArray:
-        if hasattr(m, "predict"):
-            return np.asarray(m.predict(spins)["fields"], dtype=float)
-        return np.stack([np.asarray(m(s), dtype=float) for s in spins])
-
-    h = np.stack([fields(m) for m in models])
-    h_perp = h - np.sum(h * spins, axis=-1, keepdims=True) * spins
-    sigma = np.sqrt(((h_perp - h_perp.mean(0)) ** 2).sum(-1).mean(0))
-    return h.mean(0), sigma
 
 
 def frame_disagreement(
@@ -235,6 +214,14 @@ def select_frames(
     )
 
 
+def evenly_spaced(n_frames: int, count: int) -> list[int]:
+    """``count`` indices evenly spread over ``0 .. n_frames - 1`` (first and last
+    included, no repeats; fewer when ``n_frames < count``)."""
+    if count <= 0 or n_frames <= 0:
+        return []
+    return sorted({int(round(x)) for x in np.linspace(0, n_frames - 1, min(count, n_frames))})
+
+
 def spread_frames(run: NDArray, frame: NDArray, count: int, exclude: Sequence[int] = ()) -> NDArray:
     """``count`` frames spread evenly over the runs and over time within each run,
     not among ``exclude`` (indices into ``run``/``frame``): an unbiased sample of the
@@ -250,9 +237,7 @@ def spread_frames(run: NDArray, frame: NDArray, count: int, exclude: Sequence[in
     shares[: count % len(runs)] += 1
     for r, n in zip(runs, shares, strict=True):
         idx = [k for k in np.flatnonzero(run == r)[np.argsort(frame[run == r])] if k not in skip]
-        if n and idx:
-            pos = np.unique(np.round(np.linspace(0, len(idx) - 1, min(n, len(idx)))).astype(int))
-            out += [int(idx[p]) for p in pos]
+        out += [int(idx[p]) for p in evenly_spaced(len(idx), int(n))]
     return np.array(sorted(out), dtype=np.int64)
 
 

@@ -83,9 +83,9 @@ rule retrain:
     input:
         data=lambda wc: data_stores(wc.system, "eq"),
         labels=lambda wc: label_dirs(wc.system, wc.it),
-        previous=lambda wc: iteration_member(wc.system, int(wc.it) - 1, wc.seed, "model"),
+        previous=lambda wc: iteration_member(wc.system, "eq", int(wc.it) - 1, wc.seed, "model"),
         previous_metrics=lambda wc: iteration_member(
-            wc.system, int(wc.it) - 1, wc.seed, "metrics.json"
+            wc.system, "eq", int(wc.it) - 1, wc.seed, "metrics.json"
         ),
     output:
         model=directory("results/{system}/active/iter{it}/train/seed{seed}/model"),

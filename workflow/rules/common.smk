@@ -82,15 +82,13 @@ def loop_iterations(system):
 def iteration_model_dirs(system, tag, it):
     """Committee of iteration it (0: the first training on the sampled data)."""
     seeds = system_cfg(system)["train"]["seeds"]
-    if int(it) == 0:
-        return [f"results/{system}/train/{tag}/seed{k}/model" for k in seeds]
-    return [f"results/{system}/active/iter{it}/train/seed{k}/model" for k in seeds]
+    return [iteration_member(system, tag, it, k, "model") for k in seeds]
 
 
-def iteration_member(system, it, seed, name):
+def iteration_member(system, tag, it, seed, name):
     """Output ``name`` (model or metrics.json) of one committee member of iteration it."""
     if int(it) == 0:
-        return f"results/{system}/train/eq/seed{seed}/{name}"
+        return f"results/{system}/train/{tag}/seed{seed}/{name}"
     return f"results/{system}/active/iter{it}/train/seed{seed}/{name}"
 
 

@@ -13,15 +13,7 @@ import numpy as np
 from mllg.config import tag_voltage
 from mllg.workflow.system import System, write_json
 
-__all__ = ["audit", "audit_frames"]
-
-
-def audit_frames(n_frames: int, count: int) -> list[int]:
-    """``count`` stored-frame indices evenly spread over ``0 .. n_frames - 1`` (first
-    and last included, no repeats)."""
-    if count <= 0 or n_frames <= 0:
-        return []
-    return sorted({int(round(x)) for x in np.linspace(0, n_frames - 1, min(count, n_frames))})
+__all__ = ["audit"]
 
 
 def audit(
@@ -36,7 +28,7 @@ def audit(
     """Exact fields of ``audit.frames`` frames of every trajectory against the ML field.
 
     For each trajectory, frames evenly spread over its saved times
-    (:func:`audit_frames`) are labelled by the exact solver on the production lattice
+    (:func:`mllg.active.evenly_spaced`) are labelled by the exact solver on the production lattice
     (:meth:`System.fresh_label_solver`: ED or KPM per ``audit.solver`` in the ensemble
     of the training labels; NEGF at the run's bias for driven strips). The ML field is
     the production one (committee mean plus base models, ``simulate.dtype``,
@@ -58,8 +50,9 @@ def audit(
     """
     import json
 
-    from mllg.active import committee_spread, rank_correlation
+    from mllg.active import evenly_spaced, rank_correlation
     from mllg.io import open_store
+    from mllg.nn import Committee
     from mllg.nn.training import field_metrics
     from mllg.plotting import plot_audit
     from mllg.providers import load_models, ml_provider
@@ -75,13 +68,13 @@ def audit(
     lat = sys_.lattice(size)
     dtype = sys_.simulate.get("dtype", "float32")
     ml = ml_provider(list(model_dirs), lat, list(base_model_dirs or []), dtype=dtype)
-    members = load_models(model_dirs, lat) if len(model_dirs) > 1 else []
+    committee = Committee(load_models(model_dirs, lat)) if len(model_dirs) > 1 else None
     solver, info, rows = None, {}, []
     all_s, all_ml, all_ex = [], [], []
     t_exact = 0.0
     for seed_index, path in enumerate(trajectories):
         ds = open_store(path)
-        picks = audit_frames(int(ds.sizes["frame"]), count)
+        picks = evenly_spaced(int(ds.sizes["frame"]), count)
         spins = ds["spins"].transpose("frame", "site", "vec").values[picks].astype(float)
         times = ds["time"].values[picks]
         if solver is None and len(spins):
@@ -91,7 +84,7 @@ def audit(
         t_exact += time.perf_counter() - t0
         pred = np.stack([np.asarray(ml(s), dtype=float) for s in spins])
         err, site_err = per_frame_errors(spins, pred, exact)
-        spread = committee_spread(members, spins)[1] if members else None
+        spread = committee.predict(spins)["sigma"] if committee else None
         for k in range(len(spins)):
             rows.append(
                 {
@@ -120,7 +113,7 @@ def audit(
             exact_time_per_frame_s=t_exact / len(rows),
             spread_error_rank_correlation=(
                 rank_correlation(*([r[k] for r in rows] for k in ("sigma_max", "max_site_error")))
-                if members
+                if committee
                 else None
             ),
         )

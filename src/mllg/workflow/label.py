@@ -104,8 +104,7 @@ def label(
     def pooled(mask: Any) -> float | None:
         if not mask.any():
             return None
-        pred = sel["fields_ml"].transpose("frame", "site", "vec").values[mask]
-        return field_metrics(spins[mask], pred, exact[mask])["perp_rel_rmse"]
+        return field_metrics(spins[mask], pred_all[mask], exact[mask])["perp_rel_rmse"]
 
     record.update(
         n_labels=int(len(spins)),

@@ -52,8 +52,9 @@ def select(
     dict
         The content of ``selection.json``.
     """
-    from mllg.active import committee_spread, frame_disagreement, select_frames, spread_frames
+    from mllg.active import frame_disagreement, select_frames, spread_frames
     from mllg.io import make_dataset, open_store, write_dataset
+    from mllg.nn import Committee
     from mllg.providers import load_models
 
     sys_ = System.of(system)
@@ -87,7 +88,8 @@ def select(
     lat = sys_.lattice(sys_.sample["L"])
     spins_a = np.concatenate(spins)
     run_a, frame_a = np.array(run), np.array(frame)
-    mean, sigma = committee_spread(load_models(model_dirs, lat), spins_a)
+    committee = Committee(load_models(model_dirs, lat)).predict(spins_a)
+    mean, sigma = committee["fields"], committee["sigma"]
     e, scale = frame_disagreement(spins_a, mean, sigma)
     sel = select_frames(
         e,

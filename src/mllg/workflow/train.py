@@ -56,6 +56,8 @@ def train_model(
     seed: int,
     out_dir: str | Path,
     gpu: int = 0,
+    init: str | Path | None = None,
+    max_epochs: int | None = None,
 ) -> dict[str, Any]:
     """Train one BP model (:func:`mllg.nn.train`) on the chunks of one data set.
 
@@ -70,6 +72,9 @@ def train_model(
     ``train.target = nonequilibrium`` (data without ``fields_eq``), which uses
     ``train.eq_potential`` when set (h(0) is the gradient of the grand potential).
 
+    ``init`` (an exported model folder) is a warm start; ``max_epochs`` replaces
+    ``train.max_epochs`` (both for the retraining of the learning loop).
+
     Returns
     -------
     dict
@@ -77,7 +82,7 @@ def train_model(
     """
     from mllg.devices import describe_device, select_device
     from mllg.io import open_store
-    from mllg.nn import train
+    from mllg.nn import load_model, train
 
     t = System.of(system).train
     device = select_device(int(gpu), "train.gpu")
@@ -85,12 +90,14 @@ def train_model(
     if t.get("eq_potential") and t.get("target") == "nonequilibrium":
         if not all("fields_eq" in open_store(p).data_vars for p in data):
             potential = t["eq_potential"]  # the V = 0 model of h(0)
-    cfg = training_settings(system, seed, potential, device)
+    cfg = training_settings(system, seed, potential, device, max_epochs)
+    fd = training_data(system, data)
+    start = load_model(init, fd.lattice) if init is not None else None
     out_dir = Path(out_dir)
     for stale in ("checkpoints", "logs"):
         shutil.rmtree(out_dir / stale, ignore_errors=True)
-    log.info("training on %s", describe_device(device))
-    _, metrics = train(training_data(system, data), cfg, out_dir)
+    log.info("training on %s, %d frames", describe_device(device), fd.n_frames)
+    _, metrics = train(fd, cfg, out_dir, init=start)
     return metrics
 
 
@@ -142,12 +149,9 @@ def retrain_model(
     """
     import json
 
-    from mllg.devices import describe_device, select_device
     from mllg.io import open_store
-    from mllg.nn import load_field_data, load_model, train
 
-    sys_ = System.of(system)
-    act = sys_.section["active"]
+    act = System.of(system).section["active"]
     out_dir, previous = Path(out_dir), Path(previous)
     latest = json.loads((Path(label_dirs[-1]) / "labels.json").read_text())
     if latest["selection"]["stopped"] or not latest["n_labels"]:
@@ -157,14 +161,15 @@ def retrain_model(
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         return metrics
     labels = [Path(d) / "labels.zarr" for d in label_dirs if (Path(d) / "labels.zarr").exists()]
-    device = select_device(int(gpu), "train.gpu")
-    cfg = training_settings(system, seed, device=device, max_epochs=act["max_epochs"])
-    fd = load_field_data([str(p) for p in [*data, *labels]])
-    init = load_model(previous / "model", fd.lattice) if act["warm_start"] else None
-    for stale in ("checkpoints", "logs"):
-        shutil.rmtree(out_dir / stale, ignore_errors=True)
-    log.info("retraining on %s, %d frames", describe_device(device), fd.n_frames)
-    _, metrics = train(fd, cfg, out_dir, init=init)
+    metrics = train_model(
+        system,
+        [*data, *labels],
+        seed,
+        out_dir,
+        gpu,
+        init=previous / "model" if act["warm_start"] else None,
+        max_epochs=act["max_epochs"],
+    )
     metrics["reused"] = False
     metrics["n_label_frames"] = sum(int(open_store(p).sizes["frame"]) for p in labels)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
