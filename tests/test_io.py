@@ -1,8 +1,11 @@
 import hashlib
+import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 import zarr
 
 from mllg import io
@@ -126,3 +129,64 @@ def test_bad_variable_shape_is_rejected():
     lat = make_lattice("square", 3)
     with pytest.raises(ValueError, match="spins"):
         io.make_dataset(lat, {}, spins=np.zeros((2, 8, 3)))
+
+
+def _write(path, lat, data, frames, config=None):
+    w = io.TrajectoryWriter(path, lat, _attrs(config or {"seed": 1}))
+    for k in frames:
+        if k >= w.n_frames:
+            w.append(**{key: v[k : k + 1] for key, v in data.items()})
+    return w
+
+
+def test_time_is_an_indexed_coordinate(tmp_path, rng):
+    lat = make_lattice("square", 3)
+    data = _frames(rng, lat, 4)
+    _write(tmp_path / "t.zarr", lat, data, range(4))
+    ds = io.open_store(tmp_path / "t.zarr")
+    assert "time" in ds.coords and "time" not in ds.data_vars
+    np.testing.assert_array_equal(ds.sel(time=0.2)["spins"].values, data["spins"][2])
+    np.testing.assert_array_equal(ds.isel(frame=slice(1, 3))["time"].values, [0.1, 0.2])
+
+
+def test_staged_output_publishes_a_consolidated_store_that_opens_without_warnings(tmp_path, rng):
+    lat = make_lattice("square", 3)
+    data = _frames(rng, lat, 3)
+    out = tmp_path / "run.zarr"
+    out.mkdir()  # Snakemake creates the parent folder of its output zarr.json
+    with io.staged_output(out, "key") as work:
+        assert work == tmp_path / "run.zarr.incomplete" and not out.joinpath("zarr.json").exists()
+        _write(work, lat, data, range(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.zarr"]
+    assert "consolidated_metadata" in json.loads((out / "zarr.json").read_text())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = xr.open_zarr(out)  # consolidated by default: no RuntimeWarning, nothing foreign
+        assert ds.sizes["frame"] == 3 and "time" in ds.coords
+    # a later append (a continued run) must not leave stale consolidated shapes behind
+    more = _frames(rng, lat, 5)
+    more = {k: np.concatenate([data[k], v[3:]]) for k, v in more.items()}
+    _write(out, lat, more, range(5))
+    with pytest.warns(RuntimeWarning, match="consolidated"):  # dropped, not stale
+        assert xr.open_zarr(out).sizes["frame"] == 5
+
+
+def test_staged_output_keeps_a_killed_attempt_for_its_retry_only(tmp_path, rng):
+    lat = make_lattice("square", 3)
+    data = _frames(rng, lat, 5)
+    out = tmp_path / "run.zarr"
+    with pytest.raises(KeyboardInterrupt), io.staged_output(out, "job A") as work:
+        _write(work, lat, data, range(3))
+        raise KeyboardInterrupt  # the walltime kill
+    assert not out.exists() and io.open_store(work).sizes["frame"] == 3
+    with io.staged_output(out, "job A") as work:  # the retry continues the 3 frames
+        w = _write(work, lat, data, range(5))
+        assert w.n_frames == 5
+    np.testing.assert_array_equal(io.open_store(out)["spins"].values, data["spins"])
+    with pytest.raises(RuntimeError), io.staged_output(out, "job A") as work:
+        _write(work, lat, data, range(2))
+        raise RuntimeError
+    with io.staged_output(out, "job B") as work:  # other settings: starts over
+        assert not work.exists()
+        _write(work, lat, data, range(1))
+    assert io.open_store(out).sizes["frame"] == 1

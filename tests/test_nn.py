@@ -692,3 +692,54 @@ def test_recipe_sampling_driven_by_a_cheap_provider_labelled_by_ed(rng):
         res = ed.solve(data.spins[k])
         assert np.allclose(res.fields, data.fields[k], atol=1e-10)
         assert np.isclose(res.energy[0], data.energy[k])
+
+
+def test_training_killed_mid_run_resumes_from_its_last_checkpoint(tmp_path, rng, monkeypatch):
+    """A training job killed at its walltime continues from ``checkpoints/last.ckpt``:
+    the resumed run ends at the same epoch count and the same weights as an uninterrupted
+    one (same data, settings and seed; one thread)."""
+    import csv
+
+    from mllg.nn import FieldRegression
+
+    lat = make_lattice("square", 4)
+    spins = np.stack([random_spins(lat.N, rng) for _ in range(12)])
+    fields = -np.roll(spins, 1, axis=1) - np.roll(spins, -1, axis=1)
+    data = FieldData(lat, spins, fields)
+    cfg = TrainConfig(
+        model=ModelConfig(descriptor={"r_cut": 1.5}, hidden=(8,)).to_dict(),
+        max_epochs=6,
+        patience=6,
+        batch_size=4,
+        lr=1e-2,
+        lr_schedule="cosine",
+        augment_point_group=True,
+        augment_time_reversal=True,
+        threads=1,
+    )
+    whole, _ = train(data, cfg, tmp_path / "whole")
+
+    class Walltime(Exception):
+        pass
+
+    original = FieldRegression.on_train_epoch_end
+
+    def killed_after_epoch_2(self):
+        original(self)
+        if self.current_epoch == 2:
+            raise Walltime
+
+    monkeypatch.setattr(FieldRegression, "on_train_epoch_end", killed_after_epoch_2)
+    with pytest.raises(Walltime):
+        train(data, cfg, tmp_path / "killed")
+    assert (tmp_path / "killed" / "checkpoints" / "last.ckpt").exists()
+    assert not (tmp_path / "killed" / "model").exists()
+    monkeypatch.setattr(FieldRegression, "on_train_epoch_end", original)
+    resumed, metrics = train(data, cfg, tmp_path / "killed", resume=True)
+    assert metrics["epochs"] == 6
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7, msg=name)
+    # the retry logged from the killed epoch on (a restart from scratch would log 0-5)
+    rows = (tmp_path / "killed" / "logs" / "version_1" / "metrics.csv").read_text()
+    epochs = {int(float(r["epoch"])) for r in csv.DictReader(rows.splitlines()) if r["epoch"]}
+    assert min(epochs) == 2 and max(epochs) == 5, epochs

@@ -11,16 +11,26 @@ Trajectories are appended frame by frame. After every append the attribute
 ``n_frames`` is written last; it marks the frames that are complete. A store opened for
 appending after a crash is first cut back to ``n_frames``, so a killed run resumes with
 no frame lost or duplicated.
+
+``time`` (frame) is a coordinate: :func:`open_store` indexes it, so ``ds.sel(time=t)``
+selects frames (with plain ``xarray.open_zarr``: ``ds.set_xindex("time")`` first).
+
+A workflow job writes its output under ``<output>.incomplete`` (:func:`staged_output`)
+and renames it to ``<output>`` when it has finished: a job killed at its walltime leaves
+the work folder, which its retry resumes; a finished store has consolidated metadata
+(:func:`finalize_store`), so ``xarray.open_zarr`` opens it without warnings.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +47,14 @@ __all__ = [
     "StoreError",
     "TrajectoryWriter",
     "config_hash",
+    "finalize_store",
     "git_commit",
     "lattice_attrs",
     "lattice_from_attrs",
     "make_dataset",
     "open_store",
     "provenance",
+    "staged_output",
     "write_dataset",
 ]
 
@@ -145,6 +157,8 @@ def make_dataset(lattice: Lattice, attrs: Mapping[str, Any], **variables: NDArra
             "vec": ("vec", np.arange(3, dtype=np.int64)),
         },
     )
+    if "time" in ds.data_vars and ds["time"].dims == ("frame",):
+        ds = ds.set_coords("time")
     ds.attrs.update(_jsonable({**lattice_attrs(lattice), **attrs}))
     return ds
 
@@ -182,7 +196,85 @@ def open_store(path: str | Path) -> xr.Dataset:
     n = ds.attrs.get("n_frames")
     if n is not None and "frame" in ds.dims and ds.sizes["frame"] > n:
         ds = ds.isel(frame=slice(0, int(n)))
+    if "time" in ds.variables and ds["time"].dims == ("frame",):
+        ds = ds.set_coords("time")  # stores written before time became a coordinate
+        if "time" not in ds.xindexes:
+            ds = ds.set_xindex("time")
     return ds
+
+
+def _drop_consolidated(path: Path) -> None:
+    """Remove consolidated metadata from a store's root ``zarr.json`` (before appending:
+    it would go stale)."""
+    meta = path / "zarr.json"
+    doc = json.loads(meta.read_text())
+    if doc.pop("consolidated_metadata", None) is not None:
+        tmp = meta.with_name("zarr.json.tmp")
+        tmp.write_text(json.dumps(doc, indent=2))
+        os.replace(tmp, meta)
+
+
+def finalize_store(path: str | Path) -> None:
+    """Consolidate the metadata of a finished zarr v3 store.
+
+    ``xarray.open_zarr`` then reads one metadata document and warns about nothing. A
+    store that is appended to later (:class:`TrajectoryWriter`) drops the consolidated
+    copy first, so it can never describe stale array shapes.
+    """
+    with warnings.catch_warnings():
+        # zarr notes that consolidated metadata is an extension of the v3 spec
+        warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
+        zarr.consolidate_metadata(str(path), zarr_format=3)
+
+
+def _stores_in(path: Path) -> list[Path]:
+    if (path / "zarr.json").exists():
+        return [path]
+    return sorted(p.parent for p in path.glob("*/zarr.json") if p.parent.suffix == ".zarr")
+
+
+@contextlib.contextmanager
+def staged_output(out: str | Path, key: str) -> Iterator[Path]:
+    """Work on ``<out>.incomplete`` and publish it as ``out`` once the body has finished.
+
+    Parameters
+    ----------
+    out : path of the output: a zarr store, or a folder of zarr stores and other files.
+    key : identity of the job's settings (e.g. :func:`config_hash` of its parameters).
+
+    Yields
+    ------
+    pathlib.Path
+        The work path ``<out>.incomplete``. A work path left by an interrupted attempt
+        with the same ``key`` (a job killed at its walltime) is kept, so that resumable
+        writers continue it; one left with another key (or none) is removed first.
+
+    Notes
+    -----
+    On normal exit every zarr store at the work path (the path itself, or the ``*.zarr``
+    folders directly inside it) gets consolidated metadata (:func:`finalize_store`); then
+    whatever is at ``out`` (e.g. the empty folder a workflow manager created) is removed
+    and the work path is renamed to ``out`` (atomic on one filesystem). On an exception
+    the work path stays for the next attempt and ``out`` is not created.
+    """
+    out = Path(out)
+    work = out.with_name(out.name + ".incomplete")
+    key_file = out.with_name(out.name + ".incomplete.key")
+    if work.exists() and (not key_file.exists() or key_file.read_text() != key):
+        shutil.rmtree(work) if work.is_dir() else work.unlink()
+    work.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(key)
+    yield work
+    if not work.exists():
+        raise StoreError(f"the job finished without writing {work}.")
+    for store in _stores_in(work):
+        finalize_store(store)
+    if out.is_dir() and not out.is_symlink():
+        shutil.rmtree(out)
+    elif out.exists() or out.is_symlink():
+        out.unlink()
+    os.replace(work, out)
+    key_file.unlink()
 
 
 class TrajectoryWriter:
@@ -243,6 +335,8 @@ class TrajectoryWriter:
                 f"(lattice/config hash {self._identity(old)} vs {self._identity(self.attrs)}); "
                 "remove it or choose another output path."
             )
+        _drop_consolidated(self.path)
+        group = zarr.open_group(self.path, mode="r+", zarr_format=3, use_consolidated=False)
         n = int(old.get("n_frames", 0))
         for _, arr in group.arrays():
             if arr.ndim and arr.shape[0] > n and "frame" in _dims(arr):

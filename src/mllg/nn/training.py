@@ -191,6 +191,32 @@ def split_frames(
     )
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """Seed of the random draws of one training epoch (batch order, augmentation)."""
+    return (int(seed) * 1_000_003 + int(epoch)) % (2**63 - 1)
+
+
+class EpochShuffle(torch.utils.data.Sampler):
+    """Random order of ``n`` frames, a function of ``(seed, epoch)`` only.
+
+    Lightning calls :meth:`set_epoch` before every epoch, so a run resumed from a
+    checkpoint draws the same batches in its later epochs as an uninterrupted run.
+    """
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = int(n), int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        gen = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
+        return iter(torch.randperm(self.n, generator=gen).tolist())
+
+
 class FieldDataModule(pl.LightningDataModule):
     """Lightning DataModule over a :class:`FieldData` (or zarr store paths).
 
@@ -230,9 +256,10 @@ class FieldDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        gen = torch.Generator().manual_seed(self.seed)
         return DataLoader(
-            self.subset(self.train_idx), batch_size=self.batch_size, shuffle=True, generator=gen
+            self.subset(self.train_idx),
+            batch_size=self.batch_size,
+            sampler=EpochShuffle(len(self.train_idx), self.seed),
         )
 
     def val_dataloader(self) -> DataLoader:
@@ -350,6 +377,7 @@ class FieldRegression(pl.LightningModule):
         augment_time_reversal: bool = False,
         lr_schedule: str = "plateau",
         max_epochs: int = 100,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         if model is None:
@@ -381,6 +409,7 @@ class FieldRegression(pl.LightningModule):
                 "augment_time_reversal": augment_time_reversal,
                 "lr_schedule": lr_schedule,
                 "max_epochs": max_epochs,
+                "seed": seed,
             }
         )
         self.model = model
@@ -403,16 +432,31 @@ class FieldRegression(pl.LightningModule):
         ``-h(S, -V)`` for the nonadiabatic part); no label of the same data set gives it.
         """
         spins, fields, energy = batch
+        gen = self._augment_generator(spins.device)
         if len(self.sym_perms):
-            pick = torch.randint(len(self.sym_perms), (spins.shape[0],), device=spins.device)
+            pick = torch.randint(
+                len(self.sym_perms), (spins.shape[0],), device=spins.device, generator=gen
+            )
             inv = torch.argsort(self.sym_perms[pick], dim=1)  # S' = S[inverse]
             idx = inv[..., None].expand(-1, -1, 3)
             spins, fields = spins.gather(1, idx), fields.gather(1, idx)
         if self.hparams.get("augment_time_reversal", False):
-            sign = torch.where(torch.rand(spins.shape[0], device=spins.device) < 0.5, -1.0, 1.0)
+            draw = torch.rand(spins.shape[0], device=spins.device, generator=gen)
+            sign = torch.where(draw < 0.5, -1.0, 1.0)
             sign = sign.to(spins.dtype)[:, None, None]
             spins, fields = spins * sign, fields * sign
         return spins, fields, energy
+
+    def on_train_epoch_start(self) -> None:
+        self._augment_gen = None  # reseeded from (seed, epoch): resumable runs repeat it
+
+    def _augment_generator(self, device: torch.device) -> torch.Generator:
+        gen = getattr(self, "_augment_gen", None)
+        if gen is None or gen.device != torch.device(device):
+            gen = torch.Generator(device=device)
+            gen.manual_seed(epoch_seed(self.hparams.get("seed", 0), self.current_epoch))
+            self._augment_gen = gen
+        return gen
 
     def losses(self, batch, create_graph: bool) -> dict[str, torch.Tensor]:
         spins, fields, energy = batch
@@ -498,12 +542,20 @@ def train(
     config: TrainConfig,
     out_dir: str | Path,
     init: BPModel | None = None,
+    resume: bool = False,
 ) -> tuple[BPModel, dict]:
     """Train one model; write checkpoints, CSV logs, the exported model and test metrics.
 
-    Output layout in ``out_dir``: ``checkpoints/best.ckpt``, ``logs/`` (CSV),
+    Output layout in ``out_dir``: ``checkpoints/best.ckpt`` (lowest validation loss),
+    ``checkpoints/last.ckpt`` (end of the latest epoch), ``logs/`` (CSV),
     ``model/`` (:func:`mllg.nn.save_model`), ``metrics.json``, ``parity.png``.
     Returns the best model (lowest validation loss) and the metrics dict.
+
+    ``resume``: continue from ``checkpoints/last.ckpt`` when it exists (a job killed at
+    its walltime): weights, optimizer, schedule, epoch counter, early-stopping and
+    best-checkpoint state are restored, so the result equals an uninterrupted run's up to
+    floating-point reduction order. The caller makes sure the checkpoint belongs to the
+    same data and settings.
 
     ``init`` (a warm start, e.g. the previous iteration of a learning loop): a model of
     the same :class:`ModelConfig` whose weights, feature normalization, field scale and
@@ -540,16 +592,25 @@ def train(
         augment_time_reversal=config.augment_time_reversal,
         lr_schedule=config.lr_schedule,
         max_epochs=config.max_epochs,
+        seed=config.seed,
     )
     ckpt = ModelCheckpoint(
-        dirpath=out_dir / "checkpoints", filename="best", monitor="val_loss", save_top_k=1
+        dirpath=out_dir / "checkpoints",
+        filename="best",
+        monitor="val_loss",
+        save_top_k=1,
+        save_last=True,
     )
+    last = out_dir / "checkpoints" / "last.ckpt"
+    version = 0
+    if resume and last.exists():  # one CSV log per attempt: logs/version_<k>
+        version = len(list((out_dir / "logs").glob("version_*")))
     trainer = pl.Trainer(
         max_epochs=config.max_epochs,
         accelerator="gpu" if config.device == "cuda" else "cpu",
         devices=1,
         callbacks=[EarlyStopping("val_loss", patience=config.patience), ckpt],
-        logger=CSVLogger(out_dir, name="logs", version=0),
+        logger=CSVLogger(out_dir, name="logs", version=version),
         inference_mode=False,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -558,7 +619,7 @@ def train(
         gradient_clip_algorithm="norm",
     )
     t0 = time.perf_counter()
-    trainer.fit(module, datamodule=dm)
+    trainer.fit(module, datamodule=dm, ckpt_path=last if resume and last.exists() else None)
     train_time = time.perf_counter() - t0
     best = model_from_checkpoint(ckpt.best_model_path, dm.data.lattice)
     save_model(best, out_dir / "model", extra={"train": config.to_dict()})

@@ -58,13 +58,16 @@ def train_model(
     gpu: int = 0,
     init: str | Path | None = None,
     max_epochs: int | None = None,
+    resume_key: str | None = None,
 ) -> dict[str, Any]:
     """Train one BP model (:func:`mllg.nn.train`) on the chunks of one data set.
 
     Output in ``out_dir``: ``model/`` (exported model), ``metrics.json`` (test metrics,
-    epochs, train time), ``parity.png``, ``checkpoints/``, ``logs/`` (CSV). Stale
-    checkpoints and logs of an earlier run are removed first. With ``gpu >= 1`` (the
-    rule's ``resources: gpu``, from ``train.gpu``) the model trains on CUDA
+    epochs, train time), ``parity.png``, ``checkpoints/``, ``logs/`` (CSV). When
+    ``checkpoints/`` holds a run with the same ``resume_key`` (the identity of the job's
+    settings and inputs; a job killed at its walltime), training continues from its last
+    epoch; otherwise stale checkpoints and logs of an earlier run are removed first.
+    With ``gpu >= 1`` (the rule's GPU request, from ``train.gpu``) the model trains on CUDA
     (:func:`mllg.devices.select_device`: one sentence, before anything is written, where
     no CUDA device is visible); on the CPU otherwise.
 
@@ -94,10 +97,21 @@ def train_model(
     fd = training_data(system, data)
     start = load_model(init, fd.lattice) if init is not None else None
     out_dir = Path(out_dir)
-    for stale in ("checkpoints", "logs"):
-        shutil.rmtree(out_dir / stale, ignore_errors=True)
-    log.info("training on %s, %d frames", describe_device(device), fd.n_frames)
-    _, metrics = train(fd, cfg, out_dir, init=start)
+    key_file = out_dir / "checkpoints" / "resume_key"
+    resume = resume_key is not None and key_file.exists() and key_file.read_text() == resume_key
+    if not resume:
+        for stale in ("checkpoints", "logs"):
+            shutil.rmtree(out_dir / stale, ignore_errors=True)
+    if resume_key is not None:
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(resume_key)
+    log.info(
+        "training on %s, %d frames%s",
+        describe_device(device),
+        fd.n_frames,
+        " (continuing checkpoints/last.ckpt)" if resume else "",
+    )
+    _, metrics = train(fd, cfg, out_dir, init=start, resume=resume)
     return metrics
 
 
@@ -131,6 +145,7 @@ def retrain_model(
     previous: str | Path,
     out_dir: str | Path,
     gpu: int = 0,
+    resume_key: str | None = None,
 ) -> dict[str, Any]:
     """Retrain one committee member in an iteration of the learning loop.
 
@@ -169,6 +184,7 @@ def retrain_model(
         gpu,
         init=previous / "model" if act["warm_start"] else None,
         max_epochs=act["max_epochs"],
+        resume_key=resume_key,
     )
     metrics["reused"] = False
     metrics["n_label_frames"] = sum(int(open_store(p).sizes["frame"]) for p in labels)
