@@ -50,6 +50,9 @@ except ConfigError as err:
 
 SYSTEMS = selected_systems(config)
 
+# With --sdm apptainer every rule runs in this image (envs/README.md); null: the host.
+container: config["container"]
+
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/sample.smk"

@@ -7,10 +7,12 @@ dependencies): the repository's ``src/`` (next to ``scripts/``) is put on ``sys.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 if importlib.util.find_spec("mllg") is None:
@@ -73,3 +75,53 @@ def setup(snakemake) -> logging.Logger:
 
         torch.set_num_threads(int(snakemake.threads))
     return logging.getLogger(f"mllg.{snakemake.rule}")
+
+
+def store_path(path: str) -> str:
+    """The zarr store a rule input/output names: rules name a store by its root
+    ``zarr.json`` (common.smk ``zarr_store``), so Snakemake writes nothing into it."""
+    p = Path(path)
+    return str(p.parent if p.name == "zarr.json" else p)
+
+
+def job_identity(snakemake) -> str:
+    """Hash of what the job's result depends on: params, wildcards, input paths and the
+    modification times of its inputs (a rerun upstream job makes a new identity)."""
+    from mllg.io import config_hash
+
+    stamps = {}
+    for name in snakemake.input:
+        p = Path(name)
+        marker = p / ".snakemake_timestamp"
+        stamps[name] = (marker if marker.exists() else p).stat().st_mtime_ns
+    return config_hash(
+        {
+            "params": dict(snakemake.params.items()),
+            "wildcards": dict(snakemake.wildcards.items()),
+            "inputs": stamps,
+        }
+    )
+
+
+@contextlib.contextmanager
+def staged(snakemake, name: str) -> Iterator[str]:
+    """Work path of output ``name``; published when the body ends (mllg.io.staged_output).
+
+    A job killed at its walltime leaves ``<output>.incomplete``; its retry (same params
+    and inputs) continues it, any other job starts it over.
+    """
+    from mllg.io import staged_output
+
+    with staged_output(store_path(snakemake.output[name]), job_identity(snakemake)) as work:
+        yield str(work)
+
+
+def requested_gpus(snakemake) -> int:
+    """GPUs the job asked for, in either request form: ``resources: gpu`` (the plugin's
+    ``--gpus``) or ``resources: gres`` (``gpu:N`` or ``gpu:<model>:N``, ``--gres``)."""
+    n = int(getattr(snakemake.resources, "gpu", 0) or 0)
+    for part in str(getattr(snakemake.resources, "gres", "") or "").split(","):
+        fields = part.strip().split(":")
+        if fields[0] == "gpu" and len(fields) >= 2 and fields[-1].isdigit():
+            n = max(n, int(fields[-1]))
+    return n

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir)))  # noqa: F821
-from _common import setup  # noqa: E402
+from _common import setup, store_path  # noqa: E402
 
 log = setup(snakemake)  # noqa: F821
 from mllg.workflow import figures  # noqa: E402
@@ -13,8 +13,8 @@ figures(
     snakemake.params.system,  # noqa: F821
     snakemake.wildcards.system,  # noqa: F821
     snakemake.input.analysis,  # noqa: F821
-    snakemake.input.series,  # noqa: F821
-    snakemake.input.trajectory,  # noqa: F821
+    store_path(snakemake.input.series),  # noqa: F821
+    store_path(snakemake.input.trajectory),  # noqa: F821
     dict(snakemake.output.items()),  # noqa: F821
 )
 log.info("figures: %s", list(snakemake.output))  # noqa: F821

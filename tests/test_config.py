@@ -250,7 +250,7 @@ def test_defaults_are_filled_in_and_keys_put_in_schema_order():
     model = cfg["systems"]["triangular_tetrahedral"]["model"]
     assert list(model) == list(schema["$defs"]["model"]["properties"])
     assert model["t2"] == 0.0 and model["mu"] is None
-    assert cfg["systems"]["triangular_tetrahedral"]["featurize"] == {"enabled": True}
+    assert cfg["systems"]["triangular_tetrahedral"]["featurize"] == {"enabled": False}
     # defaults are copies: filling one section does not alias another
     a = cfg["systems"]["triangular_tetrahedral"]["train"]["descriptor"]
     b = cfg["systems"]["triangular_120"]["train"]["descriptor"]
@@ -293,6 +293,8 @@ def test_config_readme_documents_every_schema_key():
     for section in (*sections, "figures"):
         for row in key_rows(schema, section):
             assert row in lines, f"config/README.md lacks or differs from the row\n{row}"
+    for row in key_rows(schema, schema["properties"]["cluster"], "cluster"):
+        assert row in lines, f"config/README.md lacks or differs from the row\n{row}"
 
 
 def test_settings_are_declared_once_and_agree_with_the_schema():

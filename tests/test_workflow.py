@@ -17,10 +17,12 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 import yaml
 
 from mllg.io import open_store
@@ -170,6 +172,24 @@ def without_timings(data):
     return data
 
 
+def assert_stores_open_cleanly(results: Path, at_least: int) -> None:
+    """Every zarr store under ``results`` is finished: ``xarray.open_zarr`` opens it with
+    no warning (consolidated metadata, nothing foreign such as Snakemake's
+    ``.snakemake_timestamp`` inside), ``time`` is a coordinate along ``frame``, and no
+    work folder of a job (``*.incomplete``) is left behind."""
+    stores = sorted(p.parent for p in results.rglob("zarr.json") if p.parent.suffix == ".zarr")
+    assert len(stores) >= at_least, stores
+    for store in stores:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ds = xr.open_zarr(store)
+        assert not list(store.rglob(".snakemake*")), store
+        if "time" in ds.variables and "frame" in ds.dims:
+            assert "time" in ds.coords and ds["time"].dims == ("frame",), store
+            assert open_store(store).sel(time=float(ds["time"][-1])).sizes.get("frame", 1)
+    assert not list(results.rglob("*.incomplete*"))
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> tuple[Path, Path]:
     """A workdir where the tiny config has run to the end once: (workdir, configfile)."""
@@ -226,6 +246,37 @@ def test_dry_run_of_full_dag_for_every_shipped_config(config, scale, tmp_path):
         if rule in ("train", "simulate"):
             gpu = 1 if scale == "paper" else 0
             assert f"gpu={gpu}" in resources, (rule, fields)
+
+
+def test_every_job_requests_what_the_resource_model_computes(tmp_path):
+    """Paper scale, all systems: each job's runtime and mem_mb are
+    mllg.workflow.resources.request of its rule and system (first attempt). (That the
+    seconds-long rules are not submitted is checked by the SLURM test.)"""
+    from mllg.config import deep_merge, load_system_files, validate_config
+    from mllg.workflow.resources import request
+
+    res = snakemake(
+        tmp_path,
+        "-n",
+        "--forceall",
+        "--config",
+        "scale=paper",
+        configfile=REPO / "config" / "config.yaml",
+    )
+    assert res.returncode == 0, res.output
+    cfg = deep_merge(load_system_files(REPO / "config"), {"scale": "paper"})
+    cfg = validate_config(cfg, REPO / "workflow" / "schemas" / "config.schema.yaml")
+    seen = set()
+    for rule, fields in job_blocks(res.output):
+        system = re.search(r"system=(\w+)", fields.get("wildcards", ""))
+        if system is None:
+            continue  # rule all
+        got = dict(kv.split("=", 1) for kv in fields["resources"].split(", "))
+        want = request(rule, cfg["systems"][system.group(1)], cfg["cluster"])
+        assert int(got["runtime"]) == want["runtime"], (rule, got, want)
+        assert int(got["mem_mb"]) == want["mem_mb"], (rule, got, want)
+        seen.add(rule)
+    assert {"sample", "train", "retrain", "label", "simulate", "audit", "summary"} <= seen
 
 
 def test_config_flag_selects_one_system(tmp_path):
@@ -296,6 +347,8 @@ def test_run_produces_the_outputs(finished_run):
     for rule in ("sample/eq/chunk0", "train/eq/seed0", "simulate/eq/seed0", "analyze"):
         assert (out / "logs" / f"{rule}.log").exists(), rule
         assert (out / "benchmarks" / f"{rule}.tsv").exists(), rule
+    # data chunks (2), features (2), trajectory, analysis series
+    assert_stores_open_cleanly(workdir / "results", at_least=6)
 
 
 def test_rerun_is_a_no_op(finished_run):
@@ -558,6 +611,8 @@ def test_adding_the_learning_loop_and_an_iteration_reruns_only_what_they_need(
     members = [out / "active" / "iter1" / "train" / f"seed{k}" / "model" for k in (0, 1)]
     # the committee of iteration 1 drives the production run
     assert sim["provider_identity"]["models"] == [model_hash(load_model(m)) for m in members]
+    # and the stores of the loop: exploration runs, selected frames, labels
+    assert_stores_open_cleanly(out / "active", at_least=3)
     again = snakemake(workdir, "--dry-run", configfile=tmp_path / "loop1.yaml")
     assert jobs_to_run(again.output) == {}, again.output
     cfg["systems"][SYSTEM]["active"]["iterations"] = 2

@@ -21,10 +21,11 @@ rule explore:
         "results/{system}/benchmarks/active/iter{it}/explore.tsv"
     conda:
         "../../envs/mllg.yaml"
+    retries: job_retries("explore")
     threads: 1
     resources:
-        runtime=lambda wc: 30 if config["scale"] == "demo" else 720,
-        mem_mb=lambda wc: 2000 if config["scale"] == "demo" else 8000,
+        runtime=lambda wc, attempt: job_request("explore", wc, attempt)["runtime"],
+        mem_mb=lambda wc, attempt: job_request("explore", wc, attempt)["mem_mb"],
     script:
         "../../scripts/explore.py"
 
@@ -47,8 +48,8 @@ rule select:
         "../../envs/mllg.yaml"
     threads: 1
     resources:
-        runtime=lambda wc: 10 if config["scale"] == "demo" else 240,
-        mem_mb=lambda wc: 2000 if config["scale"] == "demo" else 16000,
+        runtime=lambda wc, attempt: job_request("select", wc, attempt)["runtime"],
+        mem_mb=lambda wc, attempt: job_request("select", wc, attempt)["mem_mb"],
     script:
         "../../scripts/selection.py"
 
@@ -70,10 +71,11 @@ rule label:
         "results/{system}/benchmarks/active/iter{it}/label.tsv"
     conda:
         "../../envs/mllg.yaml"
+    retries: job_retries("label")
     threads: 1
     resources:
-        runtime=lambda wc: 30 if config["scale"] == "demo" else 1440,
-        mem_mb=lambda wc: 2000 if config["scale"] == "demo" else 16000,
+        runtime=lambda wc, attempt: job_request("label", wc, attempt)["runtime"],
+        mem_mb=lambda wc, attempt: job_request("label", wc, attempt)["mem_mb"],
     script:
         "../../scripts/label.py"
 
@@ -98,10 +100,11 @@ rule retrain:
         "results/{system}/benchmarks/active/iter{it}/train/seed{seed}.tsv"
     conda:
         "../../envs/mllg.yaml"
+    retries: job_retries("retrain")
     threads: 1
     resources:
-        runtime=lambda wc: 30 if config["scale"] == "demo" else 1440,
-        mem_mb=lambda wc: 3000 if config["scale"] == "demo" else 32000,
+        runtime=lambda wc, attempt: job_request("retrain", wc, attempt)["runtime"],
+        mem_mb=lambda wc, attempt: job_request("retrain", wc, attempt)["mem_mb"],
         gpu=lambda wc: system_cfg(wc.system)["train"]["gpu"],
     script:
         "../../scripts/retrain.py"
@@ -131,9 +134,10 @@ rule learning_curve:
         "results/{system}/benchmarks/learning_curve.tsv"
     conda:
         "../../envs/mllg.yaml"
+    localrule: "learning_curve" in LOCAL_RULES  # seconds: never a cluster job
     threads: 1
     resources:
-        runtime=5,
-        mem_mb=1000,
+        runtime=lambda wc, attempt: job_request("learning_curve", wc, attempt)["runtime"],
+        mem_mb=lambda wc, attempt: job_request("learning_curve", wc, attempt)["mem_mb"],
     script:
         "../../scripts/learning_curve.py"

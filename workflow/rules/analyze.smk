@@ -10,7 +10,7 @@ rule analyze:
         ],
     output:
         analysis="results/{system}/analyze/analysis.json",
-        series=directory("results/{system}/analyze/series.zarr"),
+        series=zarr_store("results/{system}/analyze/series.zarr"),
     params:
         system=params_of("analyze"),
         tags=lambda wc: system_tags(system_cfg(wc.system)),
@@ -21,10 +21,11 @@ rule analyze:
         "results/{system}/benchmarks/analyze.tsv"
     conda:
         "../../envs/mllg.yaml"
+    localrule: "analyze" in LOCAL_RULES  # seconds: never a cluster job
     threads: 1
     resources:
-        runtime=lambda wc: 10 if config["scale"] == "demo" else 240,
-        mem_mb=lambda wc: 2000 if config["scale"] == "demo" else 32000,
+        runtime=lambda wc, attempt: job_request("analyze", wc, attempt)["runtime"],
+        mem_mb=lambda wc, attempt: job_request("analyze", wc, attempt)["mem_mb"],
     script:
         "../../scripts/analyze.py"
 
@@ -76,9 +77,10 @@ rule summary:
         "results/{system}/benchmarks/summary.tsv"
     conda:
         "../../envs/mllg.yaml"
+    localrule: "summary" in LOCAL_RULES  # seconds: never a cluster job
     threads: 1
     resources:
-        runtime=5,
-        mem_mb=1000,
+        runtime=lambda wc, attempt: job_request("summary", wc, attempt)["runtime"],
+        mem_mb=lambda wc, attempt: job_request("summary", wc, attempt)["mem_mb"],
     script:
         "../../scripts/summary.py"

@@ -26,7 +26,7 @@ rule audit:
         "../../envs/mllg.yaml"
     threads: 1
     resources:
-        runtime=lambda wc: 30 if config["scale"] == "demo" else 720,
-        mem_mb=lambda wc: 3000 if config["scale"] == "demo" else 32000,
+        runtime=lambda wc, attempt: job_request("audit", wc, attempt)["runtime"],
+        mem_mb=lambda wc, attempt: job_request("audit", wc, attempt)["mem_mb"],
     script:
         "../../scripts/audit.py"

@@ -1,4 +1,7 @@
-# Helpers shared by the rules: wildcard constraints, per-stage params, input functions.
+# Helpers shared by the rules: wildcard constraints, per-stage params, input functions,
+# resource requests.
+from mllg.workflow.resources import LOCAL_RULES, attempts, request
+
 # Paths: results/<system>/<stage>/<tag>/..., tag = "eq" (equilibrium) or "V+0.200" (bias).
 
 
@@ -59,9 +62,32 @@ def params_of(*stages, **only):
     return get
 
 
+def job_request(rule, wildcards, attempt):
+    """runtime (min) and mem_mb of one job from its config and measured unit costs
+    (mllg.workflow.resources.request; attempt-scaled, capped at cluster.max_runtime)."""
+    return request(rule, system_cfg(wildcards.system), config["cluster"], attempt)
+
+
+def job_retries(rule):
+    """Retries of a resumable rule whose longest job needs k > 1 attempts of
+    cluster.max_runtime minutes (each continues the store or checkpoint of the one
+    before): k (one spare); None otherwise, so that --retries (profile) applies."""
+    k = max([attempts(rule, system_cfg(n), config["cluster"]) for n in SYSTEMS] or [1])
+    return k if k > 1 else None
+
+
+def zarr_store(path):
+    """A zarr store as Snakemake sees it: its root metadata file ``zarr.json``.
+
+    The store is not a ``directory()`` output, so Snakemake writes nothing into it and
+    does not delete a killed job's work store (``<store>.incomplete``) before the retry,
+    which continues it (scripts/_common.py ``staged``)."""
+    return f"{path}/zarr.json"
+
+
 def data_stores(system, tag):
     n = system_cfg(system)["sample"]["chunks"]
-    return [f"results/{system}/data/{tag}/chunk{c}.zarr" for c in range(n)]
+    return [zarr_store(f"results/{system}/data/{tag}/chunk{c}.zarr") for c in range(n)]
 
 
 def model_dirs(system, tag):
@@ -122,7 +148,7 @@ def base_model_dirs(system, tag):
 
 def trajectories(system, tag):
     return [
-        f"results/{system}/simulate/{tag}/seed{k}.zarr"
+        zarr_store(f"results/{system}/simulate/{tag}/seed{k}.zarr")
         for k in system_cfg(system)["simulate"]["seeds"]
     ]
 
@@ -153,7 +179,9 @@ def final_outputs(system):
     if cfg["featurize"]["enabled"]:
         n = cfg["sample"]["chunks"]
         out += [
-            f"results/{system}/features/{tag}/chunk{c}.zarr" for tag in tags for c in range(n)
+            zarr_store(f"results/{system}/features/{tag}/chunk{c}.zarr")
+            for tag in tags
+            for c in range(n)
         ]
     return out
 

@@ -1,9 +1,9 @@
 rule featurize:
     """Descriptor cache of one data chunk (optional: featurize.enabled)."""
     input:
-        store="results/{system}/data/{tag}/chunk{chunk}.zarr",
+        store=zarr_store("results/{system}/data/{tag}/chunk{chunk}.zarr"),
     output:
-        store=directory("results/{system}/features/{tag}/chunk{chunk}.zarr"),
+        store=zarr_store("results/{system}/features/{tag}/chunk{chunk}.zarr"),
     params:
         system=params_of("model", "train", train=("descriptor",)),
     log:
@@ -14,7 +14,7 @@ rule featurize:
         "../../envs/mllg.yaml"
     threads: 1
     resources:
-        runtime=lambda wc: 10 if config["scale"] == "demo" else 120,
-        mem_mb=lambda wc: 2000 if config["scale"] == "demo" else 16000,
+        runtime=lambda wc, attempt: job_request("featurize", wc, attempt)["runtime"],
+        mem_mb=lambda wc, attempt: job_request("featurize", wc, attempt)["mem_mb"],
     script:
         "../../scripts/featurize.py"

@@ -4,7 +4,7 @@ rule figures_equilibrium:
         system=systems_of_kind("equilibrium"),
     input:
         analysis="results/{system}/analyze/analysis.json",
-        series="results/{system}/analyze/series.zarr",
+        series=zarr_store("results/{system}/analyze/series.zarr"),
         trajectory=lambda wc: trajectories(wc.system, "eq")[0],
     output:
         texture=report(
@@ -43,10 +43,11 @@ rule figures_equilibrium:
         "results/{system}/benchmarks/figures.tsv"
     conda:
         "../../envs/mllg.yaml"
+    localrule: "figures_equilibrium" in LOCAL_RULES  # seconds: never a cluster job
     threads: 1
     resources:
-        runtime=10,
-        mem_mb=2000,
+        runtime=lambda wc, attempt: job_request("figures_equilibrium", wc, attempt)["runtime"],
+        mem_mb=lambda wc, attempt: job_request("figures_equilibrium", wc, attempt)["mem_mb"],
     script:
         "../../scripts/figures.py"
 
@@ -57,7 +58,7 @@ rule figures_driven:
         system=systems_of_kind("driven"),
     input:
         analysis="results/{system}/analyze/analysis.json",
-        series="results/{system}/analyze/series.zarr",
+        series=zarr_store("results/{system}/analyze/series.zarr"),
         trajectory=lambda wc: trajectories(wc.system, system_tags(system_cfg(wc.system))[-1])[0],
     output:
         texture=report(
@@ -89,10 +90,11 @@ rule figures_driven:
         "results/{system}/benchmarks/figures.tsv"
     conda:
         "../../envs/mllg.yaml"
+    localrule: "figures_driven" in LOCAL_RULES  # seconds: never a cluster job
     threads: 1
     resources:
-        runtime=10,
-        mem_mb=2000,
+        runtime=lambda wc, attempt: job_request("figures_driven", wc, attempt)["runtime"],
+        mem_mb=lambda wc, attempt: job_request("figures_driven", wc, attempt)["mem_mb"],
     script:
         "../../scripts/figures.py"
 

@@ -3,7 +3,7 @@ rule sample:
     input:
         label_mu=lambda wc: label_mu_input(wc.system),
     output:
-        store=directory("results/{system}/data/{tag}/chunk{chunk}.zarr"),
+        store=zarr_store("results/{system}/data/{tag}/chunk{chunk}.zarr"),
     params:
         system=params_of("model", "sample"),
     log:
@@ -12,10 +12,11 @@ rule sample:
         "results/{system}/benchmarks/sample/{tag}/chunk{chunk}.tsv"
     conda:
         "../../envs/mllg.yaml"
+    retries: job_retries("sample")
     threads: 1
     resources:
-        runtime=lambda wc: 30 if config["scale"] == "demo" else 720,
-        mem_mb=lambda wc: 2000 if config["scale"] == "demo" else 16000,
+        runtime=lambda wc, attempt: job_request("sample", wc, attempt)["runtime"],
+        mem_mb=lambda wc, attempt: job_request("sample", wc, attempt)["mem_mb"],
     script:
         "../../scripts/sample.py"
 
@@ -34,7 +35,7 @@ rule chemical_potential:
         "../../envs/mllg.yaml"
     threads: 1
     resources:
-        runtime=lambda wc: 10 if config["scale"] == "demo" else 240,
-        mem_mb=lambda wc: 2000 if config["scale"] == "demo" else 16000,
+        runtime=lambda wc, attempt: job_request("chemical_potential", wc, attempt)["runtime"],
+        mem_mb=lambda wc, attempt: job_request("chemical_potential", wc, attempt)["mem_mb"],
     script:
         "../../scripts/chemical_potential.py"

@@ -5,7 +5,7 @@ rule simulate:
         base_models=lambda wc: base_model_dirs(wc.system, wc.tag),
         relax_models=lambda wc: relax_model_dirs(wc.system),
     output:
-        trajectory=directory("results/{system}/simulate/{tag}/seed{seed}.zarr"),
+        trajectory=zarr_store("results/{system}/simulate/{tag}/seed{seed}.zarr"),
     params:
         system=params_of("model", "simulate"),
     log:
@@ -14,10 +14,11 @@ rule simulate:
         "results/{system}/benchmarks/simulate/{tag}/seed{seed}.tsv"
     conda:
         "../../envs/mllg.yaml"
+    retries: job_retries("simulate")
     threads: 1
     resources:
-        runtime=lambda wc: 30 if config["scale"] == "demo" else 2880,
-        mem_mb=lambda wc: 2000 if config["scale"] == "demo" else 16000,
+        runtime=lambda wc, attempt: job_request("simulate", wc, attempt)["runtime"],
+        mem_mb=lambda wc, attempt: job_request("simulate", wc, attempt)["mem_mb"],
         gpu=lambda wc: system_cfg(wc.system)["simulate"]["gpu"],
     script:
         "../../scripts/simulate.py"

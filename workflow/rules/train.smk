@@ -13,10 +13,11 @@ rule train:
         "results/{system}/benchmarks/train/{tag}/seed{seed}.tsv"
     conda:
         "../../envs/mllg.yaml"
+    retries: job_retries("train")
     threads: 1
     resources:
-        runtime=lambda wc: 30 if config["scale"] == "demo" else 1440,
-        mem_mb=lambda wc: 3000 if config["scale"] == "demo" else 32000,
+        runtime=lambda wc, attempt: job_request("train", wc, attempt)["runtime"],
+        mem_mb=lambda wc, attempt: job_request("train", wc, attempt)["mem_mb"],
         gpu=lambda wc: system_cfg(wc.system)["train"]["gpu"],
     script:
         "../../scripts/train.py"

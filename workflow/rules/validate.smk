@@ -23,7 +23,7 @@ rule validate:
         "../../envs/mllg.yaml"
     threads: 1
     resources:
-        runtime=lambda wc: 30 if config["scale"] == "demo" else 720,
-        mem_mb=lambda wc: 2000 if config["scale"] == "demo" else 16000,
+        runtime=lambda wc, attempt: job_request("validate", wc, attempt)["runtime"],
+        mem_mb=lambda wc, attempt: job_request("validate", wc, attempt)["mem_mb"],
     script:
         "../../scripts/validate.py"
