@@ -1,4 +1,4 @@
-"""A throw-away one-node SLURM cluster on this machine, for the workflow's SLURM test.
+"""A throw-away one-node SLURM cluster on this machine, for the workflow's SLURM tests.
 
 Starts ``munged`` (unless one already answers), ``slurmctld`` and ``slurmd`` in the
 foreground as child processes, with a ``slurm.conf`` written under a temporary directory
@@ -8,6 +8,24 @@ step strips ``SLURM_*`` variables, so ``SLURM_CONF`` alone fails inside jobs). T
 reports; no accounting database (``--slurm-status-command squeue`` works because finished
 jobs stay visible for ``MinJobAge=300`` s). Everything is stopped by PID on exit, and the
 symlink is removed.
+
+It models what a real GPU site enforces:
+
+- two partitions on the node: ``cpu`` (the default, where jobs without ``-p`` go) and
+  ``gpu``; the node has one GRES ``gpu`` (``GresTypes=gpu``, ``Gres=gpu:1``, and a
+  ``gres.conf`` with ``AutoDetect=off`` and ``Name=gpu File=<root>/dev/nvidia0``, a
+  character device with the numbers of ``/dev/null``: slurmd 22.05 rejects a plain file).
+  A job with ``-p gpu --gpus=1`` runs with ``CUDA_VISIBLE_DEVICES=0``. Without
+  accounting (slurmdbd) GPUs cannot be a TRES (``AccountingStorageTRES=gres/gpu`` stops
+  slurmctld), so ``scontrol show job`` shows them as ``TresPerJob=gres:gpu:1`` and, with
+  ``-d``, ``JOB_GRES=gpu:1``; nothing keeps a GPU job out of ``cpu`` (that would need a
+  partition QOS, i.e. slurmdbd).
+- walltime: ``OverTimeLimit=0`` and ``KillWait=2``. slurmctld checks time limits every
+  30 s (fixed in 22.05, no option), so ``sbatch -t 1`` ends in ``TIMEOUT`` 60-90 s after
+  it starts (measured: 89 s after submission); :meth:`SlurmCluster.expire` sets a running
+  job's limit to 0 and it ends in ``TIMEOUT`` at the next check (measured: 26-28 s).
+- :meth:`SlurmCluster.write_partitions_file` writes the two partitions for the Snakemake
+  SLURM plugin's ``--slurm-partition-config``.
 
 Needs root and the Debian packages ``slurm-wlm`` and ``munge`` (``make setup`` installs
 them). Use :func:`unavailable_reason` to decide whether the cluster can run here.
@@ -26,9 +44,12 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import time
 from pathlib import Path
+
+import yaml
 
 ETC_CONF = Path("/etc/slurm/slurm.conf")
 MUNGE_DIR = Path("/run/munge")
@@ -112,6 +133,15 @@ class SlurmCluster:
         Environment for client commands (``SLURM_CONF`` set).
     cpus : int
         CPUs of the node (known once the config is written).
+    mem_mb : int
+        Memory of the node in MB as configured (``RealMemory``; known once the config is
+        written).
+    gpus : int
+        GPUs (GRES ``gpu``) of the node.
+    cpu_partition : str
+        Name of the default partition (``"cpu"``); jobs without ``-p`` run there.
+    gpu_partition : str
+        Name of the partition for GPU jobs (``"gpu"``).
     """
 
     def __init__(self, root: Path, start_timeout: float = 60.0) -> None:
@@ -124,10 +154,14 @@ class SlurmCluster:
         self._lock = None
         self._linked = False
         self.cpus = 0
+        self.mem_mb = 0
+        self.gpus = 1
+        self.cpu_partition = "cpu"
+        self.gpu_partition = "gpu"
 
     # -- configuration -------------------------------------------------------------------
     def write_conf(self) -> Path:
-        """Write slurm.conf (and an empty cgroup.conf) under ``root``.
+        """Write slurm.conf, gres.conf (and an empty cgroup.conf) under ``root``.
 
         Returns
         -------
@@ -138,6 +172,7 @@ class SlurmCluster:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         hw = _node_hardware()
         self.cpus = hw["CPUs"]
+        self.mem_mb = hw["RealMemory"]
         r = self.root
         lines = [
             "ClusterName=mllgtest",
@@ -162,7 +197,8 @@ class SlurmCluster:
             "SlurmctldTimeout=30",
             "SlurmdTimeout=60",
             "InactiveLimit=0",
-            "KillWait=5",
+            "KillWait=2",
+            "OverTimeLimit=0",
             "Waittime=0",
             f"StateSaveLocation={r / 'state'}",
             f"SlurmdSpoolDir={r / 'spool'}",
@@ -172,14 +208,137 @@ class SlurmCluster:
             f"SlurmdLogFile={r / 'log' / 'slurmd.log'}",
             "SlurmctldDebug=info",
             "SlurmdDebug=info",
+            "GresTypes=gpu",
             "NodeName=localhost NodeAddr=127.0.0.1 "
             + " ".join(f"{k}={v}" for k, v in hw.items())
-            + " State=UNKNOWN",
-            "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
+            + f" Gres=gpu:{self.gpus} State=UNKNOWN",
+            f"PartitionName={self.cpu_partition} Nodes=localhost Default=YES MaxTime=INFINITE"
+            " State=UP",
+            f"PartitionName={self.gpu_partition} Nodes=localhost MaxTime=INFINITE State=UP",
         ]
         self.conf.write_text("\n".join(lines) + "\n")
         (self.root / "cgroup.conf").write_text("")
+        devices = [self.root / "dev" / f"nvidia{i}" for i in range(self.gpus)]
+        devices[0].parent.mkdir(exist_ok=True)
+        for dev in devices:
+            if not dev.exists():  # slurmd wants a character device: a twin of /dev/null
+                os.mknod(dev, 0o666 | stat.S_IFCHR, os.stat("/dev/null").st_rdev)
+        gres = [f"NodeName=localhost Name=gpu File={dev}" for dev in devices]
+        (self.root / "gres.conf").write_text("\n".join(["AutoDetect=off", *gres]) + "\n")
         return self.conf
+
+    def write_partitions_file(self, path: Path) -> Path:
+        """Write the two partitions as a partition file of the Snakemake SLURM plugin.
+
+        The format of ``--slurm-partition-config`` (snakemake-executor-plugin-slurm 2.8.0):
+        ``partitions: {name: {max_threads, max_mem_mb, max_gpu}}``, with the node's CPUs
+        and memory for both and ``max_gpu`` 0 for ``cpu``, :attr:`gpus` for ``gpu``. No
+        ``max_runtime``: both partitions have ``MaxTime=INFINITE``. With it the plugin
+        sends jobs with ``resources: gpu=1`` to ``gpu`` (``cpu`` cannot take them) and
+        other jobs to ``cpu`` (it scores GPU partitions down for CPU-only jobs).
+
+        Parameters
+        ----------
+        path : pathlib.Path
+            Where to write the YAML file.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+        """
+        if not self.cpus:  # config not written yet
+            hw = _node_hardware()
+            self.cpus, self.mem_mb = hw["CPUs"], hw["RealMemory"]
+        node = {"max_threads": self.cpus, "max_mem_mb": self.mem_mb}
+        partitions = {
+            self.cpu_partition: {**node, "max_gpu": 0},
+            self.gpu_partition: {**node, "max_gpu": self.gpus},
+        }
+        path = Path(path)
+        path.write_text(yaml.safe_dump({"partitions": partitions}, sort_keys=False))
+        return path
+
+    # -- jobs ----------------------------------------------------------------------------
+    def job(self, jobid: str, detail: bool = False) -> dict[str, str]:
+        """The fields ``scontrol show job`` prints for a job.
+
+        Parameters
+        ----------
+        jobid : str
+            SLURM job id.
+        detail : bool
+            Use ``scontrol -d`` (adds e.g. ``JOB_GRES``, the GRES allocated to the job).
+
+        Returns
+        -------
+        dict
+            ``{field: value}`` (``JobState``, ``Partition``, ``TimeLimit``,
+            ``TresPerJob``, ...); empty if SLURM does not know the job.
+        """
+        cmd = ["scontrol", *(["-d"] if detail else []), "show", "job", str(jobid)]
+        res = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=10)
+        if res.returncode != 0:
+            return {}
+        return dict(tok.split("=", 1) for tok in res.stdout.split() if "=" in tok)
+
+    def wait_job(
+        self, jobid: str, states: tuple[str, ...] | str, timeout: float = 60.0
+    ) -> dict[str, str]:
+        """Wait until a job is in one of ``states``.
+
+        Parameters
+        ----------
+        jobid : str
+            SLURM job id.
+        states : str or tuple of str
+            Job states to wait for (``"RUNNING"``, ``"COMPLETED"``, ``"TIMEOUT"``, ...).
+        timeout : float
+            Seconds to wait at most.
+
+        Returns
+        -------
+        dict
+            The job's fields (:meth:`job`) once its ``JobState`` is one of ``states``, or
+            the last ones seen when ``timeout`` passed first (the caller checks the state).
+        """
+        states = (states,) if isinstance(states, str) else tuple(states)
+        deadline = time.monotonic() + timeout
+        while True:
+            fields = self.job(jobid)
+            if fields.get("JobState") in states or time.monotonic() > deadline:
+                return fields
+            time.sleep(0.25)
+
+    def expire(self, jobid: str) -> None:
+        """Make SLURM kill a running job for its walltime, as if its time limit had passed.
+
+        Sets the job's time limit to 0 minutes (``scontrol update JobId=<id> TimeLimit=0``,
+        as root; ``TimeLimit=00:00:01`` would be rounded up to a minute). slurmctld kills
+        the job at its next time-limit check (every 30 s) with SIGTERM, SIGKILL after
+        ``KillWait=2`` s; the job ends in state ``TIMEOUT`` with ``Reason=TimeLimit``
+        (measured: 26-28 s after the call). Wait for it with
+        ``wait_job(jobid, "TIMEOUT", timeout=45)``.
+
+        Parameters
+        ----------
+        jobid : str
+            SLURM job id of a running job.
+
+        Raises
+        ------
+        RuntimeError
+            If ``scontrol update`` refuses (unknown or finished job).
+        """
+        res = subprocess.run(
+            ["scontrol", "update", f"JobId={jobid}", "TimeLimit=0"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        if res.returncode != 0:
+            raise RuntimeError(f"scontrol update JobId={jobid} TimeLimit=0: {res.stderr}")
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> SlurmCluster:
@@ -336,7 +495,8 @@ class SlurmCluster:
             text=True,
             timeout=10,
         )
-        return res.returncode == 0 and res.stdout.strip() == "idle"
+        states = res.stdout.split()  # one line per partition the node is in
+        return res.returncode == 0 and bool(states) and set(states) == {"idle"}
 
     def _squeue(self) -> list[str]:
         res = subprocess.run(

@@ -1,0 +1,123 @@
+"""The one-node test cluster enforces what a real GPU site does.
+
+Starts the cluster of :mod:`slurm_cluster` once for the module and checks that a job in
+the ``gpu`` partition gets the GPU (GRES allocation, ``CUDA_VISIBLE_DEVICES``) while jobs
+without a partition run in the default ``cpu`` partition; that a job whose walltime is
+used up is killed by SLURM and ends in ``TIMEOUT``; and that the partition file the
+cluster writes makes the Snakemake SLURM plugin send GPU jobs to ``gpu`` and CPU jobs to
+``cpu``.
+
+Needs root and the Debian packages slurm-wlm and munge (``make setup``). Where they are
+missing the tests are skipped with the reason, except under ``CI=true``, where they fail.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+from slurm_cluster import SlurmCluster, unavailable_reason
+from snakemake_executor_plugin_slurm.partitions import get_best_partition, read_partition_file
+
+
+def _require_slurm() -> None:
+    reason = unavailable_reason()
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+        pytest.fail(f"CI=true but the SLURM cluster tests cannot run: {reason}")
+    pytest.skip(f"SLURM cluster tests not run: {reason}")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    _require_slurm()
+    cluster = SlurmCluster(tmp_path_factory.mktemp("cluster"))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _sbatch(cluster: SlurmCluster, *args: str) -> str:
+    res = subprocess.run(
+        ["sbatch", "--parsable", "--mem=100", *args],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert res.returncode == 0, res.stderr + cluster.log_tail()
+    return res.stdout.strip().split(";")[0]
+
+
+def test_gpu_partition_allocates_the_gpu_and_cpu_is_the_default(cluster, tmp_path):
+    echo = "echo CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES-unset}"
+    gpu_out, cpu_out = tmp_path / "gpu.out", tmp_path / "cpu.out"
+    gpu = _sbatch(
+        cluster, "-p", cluster.gpu_partition, "--gpus=1", "-o", str(gpu_out), "--wrap", echo
+    )
+    cpu = _sbatch(cluster, "-o", str(cpu_out), "--wrap", echo)
+    for jobid in (gpu, cpu):
+        job = cluster.wait_job(jobid, ("COMPLETED", "FAILED", "CANCELLED"), timeout=30)
+        assert job.get("JobState") == "COMPLETED", (job, cluster.log_tail())
+
+    job = cluster.job(gpu, detail=True)
+    assert job["Partition"] == cluster.gpu_partition == "gpu", job
+    assert job.get("TresPerJob") == "gres:gpu:1", job  # requested
+    assert job.get("JOB_GRES") == "gpu:1", job  # allocated
+    assert re.fullmatch(r"CUDA_VISIBLE_DEVICES=0\n", gpu_out.read_text()), gpu_out.read_text()
+
+    job = cluster.job(cpu, detail=True)
+    assert job["Partition"] == cluster.cpu_partition == "cpu", job
+    assert job.get("JOB_GRES") == "(null)" and "TresPerJob" not in job, job
+    assert cpu_out.read_text() == "CUDA_VISIBLE_DEVICES=unset\n"
+
+
+def test_used_up_walltime_ends_in_timeout(cluster):
+    jobid = _sbatch(cluster, "-t", "10", "-o", "/dev/null", "--wrap", "sleep 300")
+    job = cluster.wait_job(jobid, "RUNNING", timeout=30)
+    assert job.get("JobState") == "RUNNING", (job, cluster.log_tail())
+    assert job["TimeLimit"] == "00:10:00", job
+    cluster.expire(jobid)
+    # the next time-limit check of slurmctld (every 30 s) kills it; KillWait=2
+    job = cluster.wait_job(jobid, ("TIMEOUT", "COMPLETED", "FAILED", "CANCELLED"), timeout=45)
+    assert job.get("JobState") == "TIMEOUT", (job, cluster.log_tail())
+    assert job["Reason"] == "TimeLimit", job
+
+
+def _job(name: str, threads: int = 1, **resources):
+    """The attributes of a Snakemake job that the plugin's partition choice reads."""
+    return SimpleNamespace(name=name, threads=threads, resources=resources)
+
+
+def test_partition_file_sends_gpu_jobs_to_gpu_and_cpu_jobs_to_cpu(cluster, tmp_path):
+    path = cluster.write_partitions_file(tmp_path / "partitions.yaml")
+    partitions = read_partition_file(path)
+    assert {p.name for p in partitions} == {"cpu", "gpu"}
+    log = logging.getLogger(__name__)
+    train = {"runtime": 30, "mem_mb": 3000}
+    assert get_best_partition(partitions, _job("train", gpu=1, **train), log) == "gpu"
+    assert get_best_partition(partitions, _job("train", gpu=0, **train), log) == "cpu"
+    assert get_best_partition(partitions, _job("sample", **train), log) == "cpu"
+    # the file states the node's limits: more than it has fits nowhere
+    assert get_best_partition(partitions, _job("train", gpu=cluster.gpus + 1), log) is None
+    too_big = {"mem_mb": cluster.mem_mb + 1}
+    assert get_best_partition(partitions, _job("sample", **too_big), log) is None
+    assert get_best_partition(partitions, _job("s", threads=cluster.cpus + 1), log) is None
+    assert get_best_partition(partitions, _job("s", threads=cluster.cpus), log) == "cpu"
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", "fail"), ("", "skip")])
+def test_missing_slurm_fails_in_ci_and_skips_elsewhere(monkeypatch, ci, outcome):
+    monkeypatch.setattr(sys.modules[__name__], "unavailable_reason", lambda: "no slurmctld")
+    monkeypatch.setenv("CI", ci)
+    expected = pytest.fail.Exception if outcome == "fail" else pytest.skip.Exception
+    with pytest.raises(expected, match="no slurmctld"):
+        _require_slurm()
