@@ -2,10 +2,10 @@
 
 Starts the cluster of :mod:`slurm_cluster` once for the module and checks that a job in
 the ``gpu`` partition gets the GPU (GRES allocation, ``CUDA_VISIBLE_DEVICES``) while jobs
-without a partition run in the default ``cpu`` partition; that a job whose walltime is
-used up is killed by SLURM and ends in ``TIMEOUT``; and that the partition file the
-cluster writes makes the Snakemake SLURM plugin send GPU jobs to ``gpu`` and CPU jobs to
-``cpu``.
+without a partition run in the default ``cpu`` partition; and that the partition file
+the cluster writes makes the Snakemake SLURM plugin send GPU jobs to ``gpu`` and CPU jobs
+to ``cpu``. (A job killed at its walltime, via :meth:`SlurmCluster.expire`, is exercised
+with the workflow in ``test_workflow_slurm.py``.)
 
 Needs root and the Debian packages slurm-wlm and munge (``make setup``). Where they are
 missing the tests are skipped with the reason, except under ``CI=true``, where they fail.
@@ -78,18 +78,6 @@ def test_gpu_partition_allocates_the_gpu_and_cpu_is_the_default(cluster, tmp_pat
     assert job["Partition"] == cluster.cpu_partition == "cpu", job
     assert job.get("JOB_GRES") == "(null)" and "TresPerJob" not in job, job
     assert cpu_out.read_text() == "CUDA_VISIBLE_DEVICES=unset\n"
-
-
-def test_used_up_walltime_ends_in_timeout(cluster):
-    jobid = _sbatch(cluster, "-t", "10", "-o", "/dev/null", "--wrap", "sleep 300")
-    job = cluster.wait_job(jobid, "RUNNING", timeout=30)
-    assert job.get("JobState") == "RUNNING", (job, cluster.log_tail())
-    assert job["TimeLimit"] == "00:10:00", job
-    cluster.expire(jobid)
-    # the next time-limit check of slurmctld (every 30 s) kills it; KillWait=2
-    job = cluster.wait_job(jobid, ("TIMEOUT", "COMPLETED", "FAILED", "CANCELLED"), timeout=45)
-    assert job.get("JobState") == "TIMEOUT", (job, cluster.log_tail())
-    assert job["Reason"] == "TimeLimit", job
 
 
 def _job(name: str, threads: int = 1, **resources):
