@@ -52,14 +52,17 @@ UNIT_COSTS: dict[str, float] = {
     # ML-LLG, plain descriptor, (64, 64) network: spin-steps per second ("ML-LLG
     # production engine", 1.3e5-5e5 measured; the lower end, float64 and small lattices)
     "ml_spin_steps_per_s": 1.0e5,
-    # one message-passing step costs about 9x the plain model's evaluation ("Round 7":
-    # 167-177 ms against 19 ms at 128x128)
+    # one message-passing step of width 32 costs about 9x the plain model's evaluation
+    # ("Round 7": 167-177 ms against 19 ms at 128x128); 1 + 8 (width / 32)^2 in general
     "message_passing_factor": 9.0,
-    # training: seconds per site and epoch of a plain (64, 64) model ("Round 4": 466 frames
-    # of 100 sites, 300 epochs in 14-17 min)
-    "train_per_site_epoch": 7.0e-5,
-    # fixed start-up of a job: Python, torch import, store opening (seconds)
-    "startup": 20.0,
+    # training, per frame and epoch: c_frame + c_site * N, nearly independent of the
+    # network (batch 4: 0.011 s for 10x10 and 12x12 frames, plain (64, 64) or one
+    # message-passing step; 0.012 s on the 33-site chain; "Issue 24" calibration below;
+    # "Round 7": 0.006 s with batch 8 for the wide message-passing model on 12x12)
+    "train_per_frame_epoch": 8.0e-3,
+    "train_per_site_epoch": 3.0e-5,
+    # fixed start-up of a job: Python, torch import, store opening (6-8 s measured)
+    "startup": 10.0,
     # resident memory of a job before its data (torch + numpy + zarr), MB
     "base_mem_mb": 700.0,
     # training memory per site-frame held (spins, fields, neighbour lists, descriptor), MB
@@ -121,12 +124,14 @@ def _exact_mem_mb(cfg: Mapping[str, Any], L: int, solver: str | None = None) -> 
 
 
 def _network_cost(cfg: Mapping[str, Any]) -> float:
-    """Cost of the configured model relative to the plain (64, 64) one: the summed hidden
-    width over 128, times the message-passing factor when ``train.message_r_cut > 0``."""
+    """Evaluation cost of the configured model relative to the plain (64, 64) one: the
+    summed hidden width over 128, times ``1 + 8 (message_width / 32)^2`` when
+    ``train.message_r_cut > 0``."""
     train = cfg["train"]
     cost = max(sum(int(h) for h in train.get("hidden") or [64, 64]) / 128, 0.5)
     if float(train.get("message_r_cut") or 0) > 0:
-        cost *= UNIT_COSTS["message_passing_factor"]
+        width = float(train.get("message_width") or 32)
+        cost *= 1 + (UNIT_COSTS["message_passing_factor"] - 1) * (width / 32) ** 2
     return cost
 
 
@@ -141,11 +146,13 @@ def _frames_per_chunk(cfg: Mapping[str, Any]) -> int:
     return int(sample["n_steps"]) // int(sample.get("every") or 1) + 1
 
 
-def _training_site_frames(cfg: Mapping[str, Any], iteration: int = 0) -> float:
+def _training_frames(cfg: Mapping[str, Any], iteration: int = 0) -> int:
+    """Frames of the training set: the sampled chunks plus the labels of ``iteration``
+    loop iterations (at most ``max_frames + spread_frames`` each)."""
     sample, active = cfg["sample"], cfg.get("active") or {}
     frames = int(sample["chunks"]) * _frames_per_chunk(cfg)
-    frames += iteration * int(active.get("max_frames") or 0)
-    return frames * _sites(cfg, int(sample["L"]))
+    per_iteration = int(active.get("max_frames") or 0) + int(active.get("spread_frames") or 0)
+    return frames + iteration * per_iteration
 
 
 def estimate(rule: str, cfg: Mapping[str, Any], gpu_speedup: float = 1.0) -> Estimate:
@@ -188,12 +195,13 @@ def estimate(rule: str, cfg: Mapping[str, Any], gpu_speedup: float = 1.0) -> Est
         iteration = int(active.get("iterations") or 0) if rule == "retrain" else 0
         epochs = int(active.get("max_epochs") or 0) if rule == "retrain" else 0
         epochs = epochs or int(train["max_epochs"])
-        site_frames = _training_site_frames(cfg, iteration)
-        per = UNIT_COSTS["train_per_site_epoch"] * _network_cost(cfg)
+        frames = _training_frames(cfg, iteration)
+        n = _sites(cfg, L)
+        per = UNIT_COSTS["train_per_frame_epoch"] + UNIT_COSTS["train_per_site_epoch"] * n
         if int(train.get("gpu") or 0) >= 1:
             per /= gpu_speedup
-        mem = base + UNIT_COSTS["train_mb_per_site_frame"] * site_frames
-        return Estimate(start + epochs * site_frames * per, mem)
+        mem = base + UNIT_COSTS["train_mb_per_site_frame"] * frames * n
+        return Estimate(start + epochs * frames * per, mem)
     if rule == "validate":
         val = cfg["validate"]
         speed_L = int(val.get("speed_L") or L)
@@ -217,9 +225,15 @@ def estimate(rule: str, cfg: Mapping[str, Any], gpu_speedup: float = 1.0) -> Est
         n = _sites(cfg, L)
         secs = runs * int(active["n_steps"]) * (n * _ml_spin_step_seconds(cfg) + 2e-3)
         return Estimate(start + secs, base + UNIT_COSTS["ml_mb_per_site"] * n)
-    if rule == "select":
+    if rule == "select":  # the committee on every stored exploration frame
         active = cfg["active"]
-        return Estimate(start + 60.0, base + 500.0 * max(1, int(active["n_steps"]) // 1000))
+        runs = int(active["quenches"]) * max(1, len(active.get("kT_bath") or [])) + int(
+            active.get("perturbed") or 0
+        )
+        frames = runs * (int(active["n_steps"]) // int(active.get("save_every") or 1) + 1)
+        n = _sites(cfg, L)
+        secs = frames * n * len(cfg["train"]["seeds"]) * _ml_spin_step_seconds(cfg)
+        return Estimate(start + secs, base + 3 * 4 * 3 * frames * n / 1e6)
     if rule == "label":
         active = cfg["active"]
         frames = int(active["max_frames"]) + int(active.get("spread_frames") or 0)
@@ -244,7 +258,7 @@ def estimate(rule: str, cfg: Mapping[str, Any], gpu_speedup: float = 1.0) -> Est
         n = _sites(cfg, int(sim["L"]))
         frames = int(sim["n_steps"]) // int(sim["save_every"]) + 1
         site_frames = n * frames * len(sim["seeds"])
-        return Estimate(start + 2e-6 * site_frames, base + 2e-4 * site_frames)
+        return Estimate(start + 2e-6 * site_frames, base + 5e-5 * site_frames)
     return Estimate(start, base)
 
 
