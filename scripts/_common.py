@@ -85,21 +85,11 @@ def store_path(path: str) -> str:
 
 
 def job_identity(snakemake) -> str:
-    """Hash of what the job's result depends on: params, wildcards, input paths and the
-    modification times of its inputs (a rerun upstream job makes a new identity)."""
-    from mllg.io import config_hash
+    """The job's key for resuming its work (mllg.io.job_key)."""
+    from mllg.io import job_key
 
-    stamps = {}
-    for name in snakemake.input:
-        p = Path(name)
-        marker = p / ".snakemake_timestamp"
-        stamps[name] = (marker if marker.exists() else p).stat().st_mtime_ns
-    return config_hash(
-        {
-            "params": dict(snakemake.params.items()),
-            "wildcards": dict(snakemake.wildcards.items()),
-            "inputs": stamps,
-        }
+    return job_key(
+        dict(snakemake.params.items()), dict(snakemake.wildcards.items()), list(snakemake.input)
     )
 
 
@@ -117,11 +107,8 @@ def staged(snakemake, name: str) -> Iterator[str]:
 
 
 def requested_gpus(snakemake) -> int:
-    """GPUs the job asked for, in either request form: ``resources: gpu`` (the plugin's
-    ``--gpus``) or ``resources: gres`` (``gpu:N`` or ``gpu:<model>:N``, ``--gres``)."""
-    n = int(getattr(snakemake.resources, "gpu", 0) or 0)
-    for part in str(getattr(snakemake.resources, "gres", "") or "").split(","):
-        fields = part.strip().split(":")
-        if fields[0] == "gpu" and len(fields) >= 2 and fields[-1].isdigit():
-            n = max(n, int(fields[-1]))
-    return n
+    """GPUs the job asked for, as ``gpu`` or ``gres`` resource (mllg.devices)."""
+    from mllg.devices import requested_gpus as count
+
+    res = snakemake.resources
+    return count(getattr(res, "gpu", 0), getattr(res, "gres", None))

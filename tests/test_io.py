@@ -1,5 +1,6 @@
 import hashlib
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -190,3 +191,19 @@ def test_staged_output_keeps_a_killed_attempt_for_its_retry_only(tmp_path, rng):
         assert not work.exists()
         _write(work, lat, data, range(1))
     assert io.open_store(out).sizes["frame"] == 1
+
+
+def test_job_key_changes_with_settings_and_with_rewritten_inputs(tmp_path):
+    data = tmp_path / "data.zarr"
+    data.mkdir()
+    (data / "zarr.json").write_text("{}")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / ".snakemake_timestamp").write_text("")
+    inputs = [data / "zarr.json", model]
+    key = io.job_key({"system": {"L": 8}}, {"seed": "0"}, inputs)
+    assert key == io.job_key({"system": {"L": 8}}, {"seed": "0"}, inputs)
+    assert key != io.job_key({"system": {"L": 9}}, {"seed": "0"}, inputs)
+    assert key != io.job_key({"system": {"L": 8}}, {"seed": "1"}, inputs)
+    os.utime(model / ".snakemake_timestamp", ns=(1, 1))  # the model was retrained
+    assert key != io.job_key({"system": {"L": 8}}, {"seed": "0"}, inputs)

@@ -153,3 +153,22 @@ def test_fused_cpu_path_in_row_blocks_equals_the_autograd_path(
     got = fused.solve(s)
     np.testing.assert_allclose(got.fields, want.fields, rtol=0, atol=1e-12)
     np.testing.assert_allclose(got.energies, want.energies, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("gpu", "gres", "n"),
+    [
+        (0, None, 0),
+        (1, None, 1),
+        ("2", "", 2),
+        (0, "gpu:1", 1),
+        (0, "gpu:a100:2", 2),
+        (0, "nvme:1,gpu:3", 3),
+        (1, "gpu:2", 2),
+        (0, "tmpfs:1", 0),
+    ],
+)
+def test_a_gpu_request_counts_in_either_slurm_form(gpu, gres, n):
+    from mllg.devices import requested_gpus
+
+    assert requested_gpus(gpu, gres) == n

@@ -1,8 +1,9 @@
 """Where a stage computes: the torch device a GPU request resolves to.
 
 A workflow job asks for GPUs through its config key (``train.gpu``, ``simulate.gpu``,
-also the job's ``resources: gpu``). :func:`select_device` turns that request into the
-device the job uses, before anything is written:
+also the job's ``resources: gpu``, or a site's ``resources: gres``:
+:func:`requested_gpus`). :func:`select_device` turns that request into the device the job
+uses, before anything is written:
 
 * ``gpu = 0``: the CPU;
 * ``gpu >= 1`` and torch sees a CUDA device: ``cuda`` (the first visible device; a
@@ -15,13 +16,37 @@ from __future__ import annotations
 
 import logging
 
-__all__ = ["DeviceError", "describe_device", "select_device"]
+__all__ = ["DeviceError", "describe_device", "requested_gpus", "select_device"]
 
 log = logging.getLogger(__name__)
 
 
 class DeviceError(RuntimeError):
     """A GPU was requested where torch sees no CUDA device."""
+
+
+def requested_gpus(gpu: int | str | None = 0, gres: str | None = None) -> int:
+    """GPUs a job asked for, in either request form of a SLURM site.
+
+    Parameters
+    ----------
+    gpu : int, str or None
+        The job's ``gpu`` resource (the plugin's ``--gpus=N``).
+    gres : str or None
+        The job's ``gres`` resource (``--gres``), e.g. ``"gpu:1"``, ``"gpu:a100:2"`` or
+        ``"gpu:1,nvme:1"``.
+
+    Returns
+    -------
+    int
+        The larger of the two requests (0 when neither names a GPU).
+    """
+    n = int(gpu or 0)
+    for part in str(gres or "").split(","):
+        fields = part.strip().split(":")
+        if fields[0] == "gpu" and len(fields) >= 2 and fields[-1].isdigit():
+            n = max(n, int(fields[-1]))
+    return n
 
 
 def select_device(gpu: int, key: str) -> str:

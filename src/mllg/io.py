@@ -49,6 +49,7 @@ __all__ = [
     "config_hash",
     "finalize_store",
     "git_commit",
+    "job_key",
     "lattice_attrs",
     "lattice_from_attrs",
     "make_dataset",
@@ -231,6 +232,22 @@ def _stores_in(path: Path) -> list[Path]:
     if (path / "zarr.json").exists():
         return [path]
     return sorted(p.parent for p in path.glob("*/zarr.json") if p.parent.suffix == ".zarr")
+
+
+def job_key(
+    params: Mapping[str, Any], wildcards: Mapping[str, Any], inputs: list[str | Path]
+) -> str:
+    """Identity of a workflow job's result, the ``key`` of :func:`staged_output`.
+
+    The :func:`config_hash` of the job's parameters, wildcards, and the paths and
+    modification times of its inputs (for a folder written by a workflow manager, the
+    time of its ``.snakemake_timestamp`` marker), so a rerun upstream job makes a new key.
+    """
+    stamps = {}
+    for name in inputs:
+        marker = Path(name) / ".snakemake_timestamp"
+        stamps[str(name)] = (marker if marker.exists() else Path(name)).stat().st_mtime_ns
+    return config_hash({"params": dict(params), "wildcards": dict(wildcards), "inputs": stamps})
 
 
 @contextlib.contextmanager
