@@ -222,12 +222,14 @@ def _compare_runs(a: Path, b: Path) -> None:
 
 
 def _walltime_kill_resumes(tmp_path: Path, cluster: SlurmCluster, profile: tuple) -> None:
-    """A longer simulate job (about 45 s) is killed by SLURM's time limit once it has
-    committed frames; the retry continues its store, and the result equals an
+    """A longer simulate job (48,000 steps: 50-90 s, more than the up to 32 s SLURM takes
+    to act on an expired limit, so it is still stepping when killed) is killed by SLURM's
+    time limit once it has committed frames; the retry continues its store, and the result equals an
     uninterrupted local run of the same config (run at the same time, on the other core)."""
     system = TINY["system"]
     cfg = json.loads(json.dumps(TINY))
-    cfg["systems"][system]["simulate"].update({"n_steps": 24000, "save_every": 200})
+    n_steps, every = 48000, 400
+    cfg["systems"][system]["simulate"].update({"n_steps": n_steps, "save_every": every})
     configfile = tmp_path / "long.yaml"
     configfile.write_text(yaml.safe_dump(cfg))
     until = ("--forcerun", "simulate", "--until", "simulate")
@@ -261,12 +263,12 @@ def _walltime_kill_resumes(tmp_path: Path, cluster: SlurmCluster, profile: tuple
     # the retry asked for more time (attempt 2) and continued from the committed frames
     assert _minutes(retry["TimeLimit"]) > _minutes(job["TimeLimit"]), (job, retry)
     log = tmp_path / "slurm_long" / "results" / system / "logs" / "simulate" / "eq" / "seed0.log"
-    steps = re.search(r"steps (\d+) -> 24000", log.read_text())
-    assert steps and int(steps.group(1)) >= (frames_at_kill - 1) * 200, log.read_text()
+    steps = re.search(rf"steps (\d+) -> {n_steps}", log.read_text())
+    assert steps and int(steps.group(1)) >= (frames_at_kill - 1) * every, log.read_text()
     a = tmp_path / "local_long" / "results" / system / "simulate" / "eq" / "seed0.zarr"
     b = tmp_path / "slurm_long" / "results" / system / "simulate" / "eq" / "seed0.zarr"
     xr.testing.assert_identical(_stable(a), _stable(b))
-    assert _stable(b).sizes["frame"] == 24000 // 200 + 1
+    assert _stable(b).sizes["frame"] == n_steps // every + 1
 
 
 def _gpu_job_lands_in_the_gpu_partition(
