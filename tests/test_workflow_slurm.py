@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -186,8 +187,9 @@ def test_workflow_through_slurm_matches_local_run(tmp_path):
             threads = blocks[rule].get("threads", "1")
             assert job["CPUs/Task"] == threads and job["NumCPUs"] == threads, (rule, job)
         _compare_runs(tmp_path / "local" / "results", tmp_path / "slurm" / "results")
-        _walltime_kill_resumes(tmp_path, cluster, profile)
-        _gpu_job_lands_in_the_gpu_partition(tmp_path, cluster, profile)
+        # the GPU check runs while the killed job's retry computes
+        gpu_check = partial(_gpu_job_lands_in_the_gpu_partition, tmp_path, cluster, profile)
+        _walltime_kill_resumes(tmp_path, cluster, profile, while_retrying=gpu_check)
     finally:
         cluster.stop()
     for name, pid in pids.items():
@@ -221,14 +223,16 @@ def _compare_runs(a: Path, b: Path) -> None:
     assert frames == sim["n_steps"] // sim["save_every"] + 1
 
 
-def _walltime_kill_resumes(tmp_path: Path, cluster: SlurmCluster, profile: tuple) -> None:
-    """A longer simulate job (48,000 steps: 50-90 s, more than the up to 32 s SLURM takes
+def _walltime_kill_resumes(
+    tmp_path: Path, cluster: SlurmCluster, profile: tuple, while_retrying=lambda: None
+) -> None:
+    """A longer simulate job (40,000 steps: 42-76 s, more than the up to 32 s SLURM takes
     to act on an expired limit, so it is still stepping when killed) is killed by SLURM's
     time limit once it has committed frames; the retry continues its store, and the result equals an
     uninterrupted local run of the same config (run at the same time, on the other core)."""
     system = TINY["system"]
     cfg = json.loads(json.dumps(TINY))
-    n_steps, every = 48000, 400
+    n_steps, every = 40000, 400
     cfg["systems"][system]["simulate"].update({"n_steps": n_steps, "save_every": every})
     configfile = tmp_path / "long.yaml"
     configfile.write_text(yaml.safe_dump(cfg))
@@ -250,6 +254,7 @@ def _walltime_kill_resumes(tmp_path: Path, cluster: SlurmCluster, profile: tuple
     killed = running[0]
     frames_at_kill = _committed_frames(work)
     cluster.expire(killed)
+    while_retrying()
     out = _finish(remote, tmp_path / "slurm_long", timeout=300)
     assert remote.returncode == 0, out + "\n" + cluster.log_tail()
     local_out = _finish(local, tmp_path / "local_long", timeout=120)
