@@ -49,6 +49,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 ETC_CONF = Path("/etc/slurm/slurm.conf")
@@ -78,6 +79,23 @@ def unavailable_reason() -> str | None:
     if not Path("/etc/munge/munge.key").exists():
         return "/etc/munge/munge.key is missing (reinstall the munge package)"
     return None
+
+
+def require_slurm(what: str) -> None:
+    """Skip the calling test when no cluster can start here, naming why; under
+    ``CI=true`` fail instead (CI must run the SLURM tests).
+
+    Parameters
+    ----------
+    what : str
+        The tests, for the message (e.g. ``"SLURM workflow test"``).
+    """
+    reason = unavailable_reason()
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+        pytest.fail(f"CI=true but the {what} cannot run: {reason}")
+    pytest.skip(f"{what} not run: {reason}")
 
 
 def _which(name: str) -> str:

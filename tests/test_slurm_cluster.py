@@ -14,29 +14,19 @@ missing the tests are skipped with the reason, except under ``CI=true``, where t
 from __future__ import annotations
 
 import logging
-import os
 import re
 import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
-from slurm_cluster import SlurmCluster, unavailable_reason
+import slurm_cluster
+from slurm_cluster import SlurmCluster, require_slurm
 from snakemake_executor_plugin_slurm.partitions import get_best_partition, read_partition_file
-
-
-def _require_slurm() -> None:
-    reason = unavailable_reason()
-    if reason is None:
-        return
-    if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
-        pytest.fail(f"CI=true but the SLURM cluster tests cannot run: {reason}")
-    pytest.skip(f"SLURM cluster tests not run: {reason}")
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    _require_slurm()
+    require_slurm("SLURM cluster tests")
     cluster = SlurmCluster(tmp_path_factory.mktemp("cluster"))
     cluster.start()
     try:
@@ -104,8 +94,9 @@ def test_partition_file_sends_gpu_jobs_to_gpu_and_cpu_jobs_to_cpu(cluster, tmp_p
 
 @pytest.mark.parametrize(("ci", "outcome"), [("true", "fail"), ("", "skip")])
 def test_missing_slurm_fails_in_ci_and_skips_elsewhere(monkeypatch, ci, outcome):
-    monkeypatch.setattr(sys.modules[__name__], "unavailable_reason", lambda: "no slurmctld")
+    # the skip/fail rule that both SLURM test files use (slurm_cluster.require_slurm)
+    monkeypatch.setattr(slurm_cluster, "unavailable_reason", lambda: "no slurmctld")
     monkeypatch.setenv("CI", ci)
     expected = pytest.fail.Exception if outcome == "fail" else pytest.skip.Exception
     with pytest.raises(expected, match="no slurmctld"):
-        _require_slurm()
+        require_slurm("SLURM cluster tests")

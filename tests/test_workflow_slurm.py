@@ -30,10 +30,9 @@ import time
 from functools import partial
 from pathlib import Path
 
-import pytest
 import xarray as xr
 import yaml
-from slurm_cluster import SlurmCluster, unavailable_reason
+from slurm_cluster import SlurmCluster, require_slurm
 from test_workflow import TINY, TINY_JOBS, without_timings
 
 from mllg.io import open_store
@@ -81,15 +80,6 @@ def _finish(proc: subprocess.Popen, workdir: Path, timeout: float) -> str:
 def _submitted(output: str) -> list[tuple[str, str]]:
     """(jobid, rule) of every job the SLURM plugin submitted."""
     return re.findall(r"submitted with SLURM jobid (\d+) \(log: .*/rule_(\w+)/", output)
-
-
-def _require_slurm() -> None:
-    reason = unavailable_reason()
-    if reason is None:
-        return
-    if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
-        pytest.fail(f"CI=true but the SLURM workflow test cannot run: {reason}")
-    pytest.skip(f"SLURM workflow test not run: {reason}")
 
 
 def _job_blocks(output: str) -> dict[str, dict[str, str]]:
@@ -141,7 +131,7 @@ def _committed_frames(store: Path) -> int:
 
 
 def test_workflow_through_slurm_matches_local_run(tmp_path):
-    _require_slurm()
+    require_slurm("SLURM workflow test")
     configfile = tmp_path / "tiny.yaml"
     configfile.write_text(yaml.safe_dump(TINY))
 
@@ -321,12 +311,3 @@ def _minutes(limit: str) -> int:
 def _snakemake_state(folder: str, names: list[str]) -> list[str]:
     """copytree ignore: Snakemake's own state (locks, metadata) stays with its workdir."""
     return [n for n in names if n in (".snakemake", "snakemake.out")]
-
-
-@pytest.mark.parametrize(("ci", "outcome"), [("true", "fail"), ("", "skip")])
-def test_missing_slurm_fails_in_ci_and_skips_elsewhere(monkeypatch, ci, outcome):
-    monkeypatch.setattr(sys.modules[__name__], "unavailable_reason", lambda: "no slurmctld")
-    monkeypatch.setenv("CI", ci)
-    expected = pytest.fail.Exception if outcome == "fail" else pytest.skip.Exception
-    with pytest.raises(expected, match="no slurmctld"):
-        _require_slurm()
