@@ -342,6 +342,29 @@ def test_two_loop_iterations_through_the_stage_functions(tmp_path, committee):
     assert (tmp_path / "learning.png").stat().st_size > 5000
 
 
+def test_a_loop_lattice_larger_than_the_training_lattice(tmp_path, committee):
+    """With active.L = 8 on sample.L = 6 the committee explores and ED labels on 8 x 8,
+    and the retraining (warm start from the 6 x 6 members) trains on those labels only."""
+    from mllg import workflow
+
+    system = _system(L=8)
+    data, first = committee
+    models = [m / "model" for m in first]
+    runs = workflow.explore(system, 1, models, tmp_path / "explore")
+    assert all(open_store(r["path"]).sizes["site"] == 64 for r in runs)
+    workflow.select(system, 1, tmp_path / "explore", models, tmp_path / "selection")
+    lab = workflow.label(system, 1, tmp_path / "selection", tmp_path / "labels")
+    ds = open_store(tmp_path / "labels" / "labels.zarr").load()
+    assert lab["n_labels"] == ds.sizes["frame"] == 7 and ds.sizes["site"] == 64
+    ed8 = workflow.System.of(system).exact_solver(8)
+    np.testing.assert_allclose(ds["fields"].values[-1], ed8(ds["spins"].values[-1]), atol=1e-12)
+    met = workflow.retrain_model(
+        system, [data], [tmp_path / "labels"], 0, first[0], tmp_path / "train"
+    )
+    assert met["n_sites"] == 64 and met["n_label_frames"] == 7
+    assert met["n_frames_train"] + met["n_frames_val"] + met["n_frames_test"] == 7
+
+
 def test_the_loop_stops_below_the_stop_fraction_and_later_iterations_copy(tmp_path, committee):
     """With every frame trusted (trust_lower above any disagreement) the first
     selection stops the loop: only the spread frames are labelled, the retraining copies
@@ -417,6 +440,8 @@ BAD_ACTIVE = [
     ({"active": {"kT_bath": [-0.1]}}, "active.kT_bath[0] = -0.1 is out of range"),
     ({"active": {"trust_upper": 0.0}}, "active.trust_upper = 0.0 is out of range"),
     ({"active": {"explore_L": 12}}, "unknown key 'explore_L'"),
+    ({"active": {"L": 8, "warm_start": False}}, "needs systems.triangular_tetrahedral.active.warm"),
+    ({"active": {"L": 7}}, "active.L = 7 must be a multiple of 2"),
     ({"sample": {"label_mu": "automatic"}}, "the only text value is 'auto'"),
     ({"model": {"kT": 0.0}, "sample": {"label_mu": "auto"}}, "'auto' needs systems."),
     ({"audit": {"frames": -1}}, "audit.frames = -1 is out of range"),

@@ -499,6 +499,14 @@ def _check_system(name: str, cfg: Mapping[str, Any]) -> Iterator[str]:
     yield from _active_problems(key, cfg)
 
 
+def _order_period(cfg: Mapping[str, Any]) -> int | None:
+    """Period of the ordered state of ``analyze.order`` when it fits the lattice, else None."""
+    from mllg.orders import ordered_state
+
+    state = ordered_state(cfg["analyze"]["order"])
+    return state.period if state.lattice == cfg["model"]["lattice"] else None
+
+
 def _active_problems(key: str, cfg: Mapping[str, Any]) -> Iterator[str]:
     """Checks of the learning loop (``active``) against the rest of the system."""
     act = cfg["active"]
@@ -522,6 +530,27 @@ def _active_problems(key: str, cfg: Mapping[str, Any]) -> Iterator[str]:
             f"{key}.active.n_steps = {act['n_steps']} must be a multiple of "
             f"{key}.active.save_every = {act['save_every']}."
         )
+    size = act.get("L")
+    if size is not None and size != cfg["sample"]["L"]:
+        if not act["warm_start"]:
+            yield (
+                f"{key}.active.L = {size} differs from {key}.sample.L = "
+                f"{cfg['sample']['L']}, which needs {key}.active.warm_start = true (a "
+                "retraining on the loop lattice starts from the previous model)."
+            )
+        period = _order_period(cfg)
+        if period and size % period:
+            yield (
+                f"{key}.active.L = {size} must be a multiple of {period} for the "
+                f"{cfg['analyze']['order']} state (its perturbed exploration runs start "
+                "from it)."
+            )
+        filling = cfg["model"].get("filling")
+        if filling is not None and not 0 < round(2 * size**2 * filling) < 2 * size**2:
+            yield (
+                f"{key}.model.filling = {filling} gives no electron or a full band on the "
+                f"{size} x {size} loop lattice ({key}.active.L = {size})."
+            )
     if not act["quenches"] + len(act["kT_bath"]) + act["perturbed"]:
         yield (
             f"{where} needs exploration runs: active.quenches, active.kT_bath and "

@@ -53,7 +53,8 @@ def explore(
     """The ML-LLG exploration runs of iteration ``iteration``, ``out_dir/run<k>.zarr``.
 
     The field is the committee mean of the models of the previous iteration
-    (``model_dirs``) in ``simulate.dtype`` on the training lattice (``sample.L``); each
+    (``model_dirs``) in ``simulate.dtype`` on the loop lattice (:attr:`System.loop_size`:
+    ``active.L``, else ``sample.L``); each
     run follows its protocol (:func:`exploration_plan`: quench, Langevin or perturbed
     ordered state, seed :meth:`mllg.active.ExplorationRun.seed`) with the damping, time
     step and precession of ``simulate``, ``active.n_steps`` steps and a frame every
@@ -80,7 +81,7 @@ def explore(
         (out_dir / STOPPED).write_text(json.dumps({"iteration": int(iteration)}) + "\n")
         return [{"stopped": True}]
     act, sim = sys_.section["active"], sys_.simulate
-    lat = sys_.lattice(sys_.sample["L"])
+    lat = sys_.lattice(sys_.loop_size)
     dtype = sim.get("dtype", "float32")
     provider = ml_provider(list(model_dirs), lat, dtype=dtype)
     results = []

@@ -74,7 +74,7 @@ def label(
     sel = open_store(frames).load()
     spins = sel["spins"].transpose("frame", "site", "vec").values
     solver, info = sys_.fresh_label_solver(
-        sys_.sample["L"], spins[0], sys_.section["active"]["label_solver"]
+        sys_.loop_size, spins[0], sys_.section["active"]["label_solver"]
     )
     lat = solver.hamiltonian.lattice
     attrs = {

@@ -148,9 +148,12 @@ def _frames_per_chunk(cfg: Mapping[str, Any]) -> int:
 
 def _training_frames(cfg: Mapping[str, Any], iteration: int = 0) -> int:
     """Frames of the training set: the sampled chunks plus the labels of ``iteration``
-    loop iterations (at most ``max_frames + spread_frames`` each)."""
+    loop iterations (at most ``max_frames + spread_frames`` each); labels only for a
+    retraining on a loop lattice ``active.L`` other than ``sample.L``."""
     sample, active = cfg["sample"], cfg.get("active") or {}
     frames = int(sample["chunks"]) * _frames_per_chunk(cfg)
+    if iteration and active.get("L") not in (None, sample["L"]):
+        frames = 0  # the retraining on another lattice than sample.L uses the labels only
     per_iteration = int(active.get("max_frames") or 0) + int(active.get("spread_frames") or 0)
     return frames + iteration * per_iteration
 
@@ -179,6 +182,7 @@ def estimate(rule: str, cfg: Mapping[str, Any], gpu_speedup: float = 1.0) -> Est
     base = UNIT_COSTS["base_mem_mb"]
     start = UNIT_COSTS["startup"]
     L = int(sample["L"])
+    loop_L = int((cfg.get("active") or {}).get("L") or L)
     if rule == "sample":
         evals = int(sample.get("n_steps") or 0) * 2 + 1  # two evaluations per midpoint step
         if sample["solver"] == "negf":
@@ -196,7 +200,7 @@ def estimate(rule: str, cfg: Mapping[str, Any], gpu_speedup: float = 1.0) -> Est
         epochs = int(active.get("max_epochs") or 0) if rule == "retrain" else 0
         epochs = epochs or int(train["max_epochs"])
         frames = _training_frames(cfg, iteration)
-        n = _sites(cfg, L)
+        n = _sites(cfg, loop_L if rule == "retrain" else L)
         per = UNIT_COSTS["train_per_frame_epoch"] + UNIT_COSTS["train_per_site_epoch"] * n
         if int(train.get("gpu") or 0) >= 1:
             per /= gpu_speedup
@@ -222,7 +226,7 @@ def estimate(rule: str, cfg: Mapping[str, Any], gpu_speedup: float = 1.0) -> Est
         runs = int(active["quenches"]) * max(1, len(active.get("kT_bath") or [])) + int(
             active.get("perturbed") or 0
         )
-        n = _sites(cfg, L)
+        n = _sites(cfg, loop_L)
         secs = runs * int(active["n_steps"]) * (n * _ml_spin_step_seconds(cfg) + 2e-3)
         return Estimate(start + secs, base + UNIT_COSTS["ml_mb_per_site"] * n)
     if rule == "select":  # the committee on every stored exploration frame
@@ -231,7 +235,7 @@ def estimate(rule: str, cfg: Mapping[str, Any], gpu_speedup: float = 1.0) -> Est
             active.get("perturbed") or 0
         )
         frames = runs * (int(active["n_steps"]) // int(active.get("save_every") or 1) + 1)
-        n = _sites(cfg, L)
+        n = _sites(cfg, loop_L)
         secs = frames * n * len(cfg["train"]["seeds"]) * _ml_spin_step_seconds(cfg)
         return Estimate(start + secs, base + 3 * 4 * 3 * frames * n / 1e6)
     if rule == "label":
@@ -240,8 +244,8 @@ def estimate(rule: str, cfg: Mapping[str, Any], gpu_speedup: float = 1.0) -> Est
         solver = active.get("label_solver") or "auto"
         solver = sample["solver"] if solver == "auto" and sample["solver"] == "negf" else solver
         return Estimate(
-            start + frames * _exact_eval_seconds(cfg, L, solver),
-            base + _exact_mem_mb(cfg, L, solver),
+            start + frames * _exact_eval_seconds(cfg, loop_L, solver),
+            base + _exact_mem_mb(cfg, loop_L, solver),
         )
     if rule == "audit":
         audit = cfg["audit"]

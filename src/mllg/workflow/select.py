@@ -85,7 +85,7 @@ def select(
         run += [k] * len(s)
         frame += list(range(len(s)))
         times.append(ds["time"].values)
-    lat = sys_.lattice(sys_.sample["L"])
+    lat = sys_.lattice(sys_.loop_size)
     spins_a = np.concatenate(spins)
     run_a, frame_a = np.array(run), np.array(frame)
     committee = Committee(load_models(model_dirs, lat)).predict(spins_a)

@@ -174,6 +174,12 @@ class System:
         return provenance({"stage": stage, "system": dict(self.section), **extra})
 
     @property
+    def loop_size(self) -> int:
+        """Linear size of the learning loop's lattice: ``active.L``, else ``sample.L``."""
+        size = (self.section.get("active") or {}).get("L")
+        return int(self.sample["L"] if size is None else size)
+
+    @property
     def order(self) -> OrderedState:
         """The ordered state of ``analyze.order`` (:data:`mllg.orders.ORDERED_STATES`)."""
         return ordered_state(self.analyze["order"])

@@ -151,7 +151,11 @@ def retrain_model(
 
     The training set is the sampled chunks ``data`` plus the exact labels of every
     iteration so far (``label_dirs``, each holding ``labels.json`` and, when it labelled
-    frames, ``labels.zarr``). With ``active.warm_start`` the weights start from the
+    frames, ``labels.zarr``). When the loop lattice (``active.L``) differs from the
+    training lattice (``sample.L``), a model trains on one lattice at a time: the
+    training set is the loop labels only, and the configuration checks make
+    ``active.warm_start`` true, so the knowledge of the sampled data enters through the
+    starting weights and normalization. With ``active.warm_start`` the weights start from the
     previous iteration's model of the same seed (``previous``, its output folder);
     ``active.max_epochs`` replaces ``train.max_epochs`` when set. When the latest
     iteration labelled no new frames, or its selection stopped the loop, the previous
@@ -166,7 +170,8 @@ def retrain_model(
 
     from mllg.io import open_store
 
-    act = System.of(system).section["active"]
+    sys_ = System.of(system)
+    act = sys_.section["active"]
     out_dir, previous = Path(out_dir), Path(previous)
     latest = json.loads((Path(label_dirs[-1]) / "labels.json").read_text())
     if latest["selection"]["stopped"] or not latest["n_labels"]:
@@ -176,9 +181,10 @@ def retrain_model(
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         return metrics
     labels = [Path(d) / "labels.zarr" for d in label_dirs if (Path(d) / "labels.zarr").exists()]
+    sampled = list(data) if sys_.loop_size == int(sys_.sample["L"]) else []
     metrics = train_model(
         system,
-        [*data, *labels],
+        [*sampled, *labels],
         seed,
         out_dir,
         gpu,
