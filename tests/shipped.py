@@ -14,7 +14,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # the shared folder of the project, or a copy carried next to the repository checkout
-REFERENCE_ROOTS = (Path("/work/shared/reference"), REPO / "shared" / "reference")
+REFERENCE_ROOTS = (
+    Path("/work/shared/reference"),
+    REPO / "shared" / "reference",
+    REPO / "data" / "reference",  # the copies the repository carries
+)
 
 
 def on_ci() -> bool:

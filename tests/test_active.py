@@ -365,6 +365,48 @@ def test_a_loop_lattice_larger_than_the_training_lattice(tmp_path, committee):
     assert met["n_frames_train"] + met["n_frames_val"] + met["n_frames_test"] == 7
 
 
+def test_published_frames_are_scored_against_their_labels_and_the_exact_solver(tmp_path, committee):
+    """validate.reference: the committee mean against the file's labels and against ED
+    on the same spins; the file-vs-ED column measures a deliberate 10 % label error."""
+    from mllg import workflow
+    from mllg.nn import Committee
+    from mllg.providers import load_models
+    from mllg.workflow.label import per_frame_errors
+
+    system = _system()
+    sys_ = workflow.System.of(system)
+    rng = np.random.default_rng(7)
+    spins = rng.normal(size=(3, 36, 3))
+    spins /= np.linalg.norm(spins, axis=-1, keepdims=True)
+    ed = np.stack([sys_.exact_solver(6)(x) for x in spins])
+    labels = ed.copy()
+    labels[2] *= 1.1
+    path = tmp_path / "published.npz"
+    np.savez(path, spins=spins, fields=labels, L=6, kind=np.array(["a", "b", "c"]))
+    models = [m / "model" for m in committee[1]]
+    got = workflow.reference_test_set(system, models, path)
+    mean = Committee(load_models(models, sys_.lattice(6))).predict(spins)["fields"]
+    want, _ = per_frame_errors(spins, mean, ed)
+    np.testing.assert_allclose([f["vs_exact"] for f in got["frames"]], want, rtol=1e-10)
+    np.testing.assert_allclose([f["vs_file"] for f in got["frames"]][:2], want[:2], rtol=1e-10)
+    np.testing.assert_allclose([f["file_vs_exact"] for f in got["frames"]], [0, 0, 0.1], atol=1e-12)
+    assert [f["kind"] for f in got["frames"]] == ["a", "b", "c"]
+    assert got["label_solver"]["solver"] == "ed" and 0 < got["vs_exact"] < 1
+
+
+def test_bad_reference_files_stop_with_one_sentence(tmp_path):
+    from mllg.config import ConfigError
+
+    np.savez(tmp_path / "wrong.npz", spins=np.zeros((2, 30, 3)), fields=np.zeros((2, 30, 3)), L=6)
+    for path, words in [
+        (tmp_path / "absent.npz", "cannot be read as an .npz with arrays spins, fields and L"),
+        (tmp_path / "wrong.npz", "needs both (frames, 36, 3)"),
+    ]:
+        with pytest.raises(ConfigError) as err:
+            _validated({"validate": {"reference": str(path)}})
+        assert words in str(err.value) and "validate.reference" in str(err.value)
+
+
 def test_the_loop_stops_below_the_stop_fraction_and_later_iterations_copy(tmp_path, committee):
     """With every frame trusted (trust_lower above any disagreement) the first
     selection stops the loop: only the spread frames are labelled, the retraining copies

@@ -497,6 +497,35 @@ def _check_system(name: str, cfg: Mapping[str, Any]) -> Iterator[str]:
         if len(set(seeds)) != len(seeds):
             yield f"{key}.{stage}.seeds = {cfg[stage]['seeds']} holds a seed twice."
     yield from _active_problems(key, cfg)
+    yield from _reference_problems(key, cfg)
+
+
+def _reference_problems(key: str, cfg: Mapping[str, Any]) -> Iterator[str]:
+    """Checks of ``validate.reference``: an equilibrium system and a readable file of
+    labelled frames on an L x L lattice."""
+    path = cfg["validate"].get("reference")
+    if path is None:
+        return
+    where = f"{key}.validate.reference = {path!r}"
+    if cfg["kind"] != "equilibrium":
+        yield f"{where} needs an equilibrium system (set it to null)."
+        return
+    try:
+        import numpy as np
+
+        with np.load(path) as data:
+            spins, fields, size = data["spins"], data["fields"], int(data["L"])
+    except (OSError, KeyError, ValueError) as err:
+        yield (
+            f"{where} cannot be read as an .npz with arrays spins, fields and L "
+            f"({type(err).__name__}: {err})."
+        )
+        return
+    if spins.ndim != 3 or spins.shape != fields.shape or spins.shape[1:] != (size * size, 3):
+        yield (
+            f"{where} holds spins {spins.shape} and fields {fields.shape}; an L = {size} "
+            f"lattice needs both (frames, {size * size}, 3)."
+        )
 
 
 def _order_period(cfg: Mapping[str, Any]) -> int | None:

@@ -4,6 +4,7 @@ rule validate:
         models=lambda wc: model_dirs(wc.system, wc.tag),
         base_models=lambda wc: base_model_dirs(wc.system, wc.tag),
         label_mu=lambda wc: label_mu_input(wc.system),
+        reference=lambda wc: system_cfg(wc.system)["validate"]["reference"] or [],
     output:
         metrics="results/{system}/validate/{tag}/metrics.json",
         parity=report(

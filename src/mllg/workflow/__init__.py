@@ -43,7 +43,7 @@ from mllg.workflow.simulate import run_config, simulate
 from mllg.workflow.summary import summary
 from mllg.workflow.system import System, build_model, resolve_label_mu, write_json
 from mllg.workflow.train import retrain_model, train_model, training_data, training_settings
-from mllg.workflow.validate import time_per_call, validate
+from mllg.workflow.validate import reference_test_set, time_per_call, validate
 
 __all__ = [
     "DrivenSystem",
@@ -58,6 +58,7 @@ __all__ = [
     "figures",
     "label",
     "learning_curve",
+    "reference_test_set",
     "resolve_label_mu",
     "retrain_model",
     "run_config",

@@ -25,8 +25,9 @@ def summary(
     """Headline numbers of one system in ``results/<system>/summary.json``.
 
     Accuracy (relative RMSE and R^2 of the perpendicular field on unseen exact states,
-    per data set), the audit of the production runs (``audits``: the error on their own
-    states, per data set, the headline accuracy of a run), the learning curve of the
+    per data set, and on the published frames of ``validate.reference``), the audit of
+    the production runs (``audits``: the error on their own states, per data set, the
+    headline accuracy of a run), the learning curve of the
     loop (``learning``), speed ratio exact/ML per field evaluation, training cost, and
     the physics of the kind (:meth:`System.headline`): growth exponent and final order,
     or the v(V) table and the mobility dv/dV.
@@ -46,6 +47,11 @@ def summary(
             for k in ("perp_rel_rmse", "perp_r2", "energy_mae_per_site", "committee_sigma_mean")
             if m.get(k) is not None
         }
+        if "reference" in m:  # published frames: pooled and per frame
+            ref = m["reference"]
+            acc[tag]["reference"] = {
+                k: ref[k] for k in ("path", "vs_file", "vs_exact", "file_vs_exact", "frames")
+            }
         for k in ("llg_energy_difference_per_site", "negf_llg_velocity"):
             if k in m:
                 acc[tag][k] = m[k]

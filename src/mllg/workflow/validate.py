@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from mllg.config import tag_voltage
 from mllg.workflow.system import System, write_json
 
-__all__ = ["time_per_call", "validate"]
+__all__ = ["reference_test_set", "time_per_call", "validate"]
 
 
 def time_per_call(fun: Callable[[NDArray], Any], spins: NDArray, repeats: int) -> float:
@@ -26,6 +26,67 @@ def time_per_call(fun: Callable[[NDArray], Any], spins: NDArray, repeats: int) -
         fun(spins)
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
+
+
+def reference_test_set(
+    system: Mapping[str, Any], model_dirs: Sequence[str | Path], path: str | Path
+) -> dict[str, Any]:
+    """The committee on published labelled frames (``validate.reference``), a test set.
+
+    The file (``.npz``) holds ``spins`` and ``fields`` (F, N, 3) on an L x L lattice of the
+    system's kind (``L``; site ``i = x + L y``), optionally ``kind`` per frame. Three
+    relative RMSEs of the perpendicular field are reported per frame and pooled over the
+    frames: the committee mean against the file's labels (``vs_file``), against the
+    exact solver in the ensemble of the training labels on the same spins (``vs_exact``:
+    the faster of ED and KPM, grand canonical at ``sample.label_mu`` when set), and the file's
+    labels against that exact solver (``file_vs_exact``: the difference of the physical
+    settings, e.g. electron temperature and ensemble, that no model can remove). The
+    frames are never trained or selected on.
+
+    Returns
+    -------
+    dict
+        ``path``, ``L``, ``label_solver``, pooled ``vs_file``, ``vs_exact``,
+        ``file_vs_exact`` and ``frames`` (per frame the same and ``sigma_mean``, the
+        committee spread in units of t).
+    """
+    from mllg.nn import Committee
+    from mllg.nn.training import field_metrics
+    from mllg.providers import load_models
+    from mllg.workflow.label import per_frame_errors
+
+    sys_ = System.of(system)
+    with np.load(path) as data:
+        spins, file_fields, size = data["spins"], data["fields"], int(data["L"])
+        kinds = [str(k) for k in data["kind"]] if "kind" in data.files else None
+    solver, info = sys_.fresh_label_solver(size, spins[0], "auto")
+    lat = solver.hamiltonian.lattice
+    exact = np.stack([solver(frame) for frame in spins])
+    committee = Committee(load_models(model_dirs, lat)).predict(spins)
+    pred = committee["fields"]
+    vs_file, _ = per_frame_errors(spins, pred, file_fields)
+    vs_exact, _ = per_frame_errors(spins, pred, exact)
+    file_exact, _ = per_frame_errors(spins, file_fields, exact)
+    frames = [
+        {
+            "frame": k,
+            "kind": kinds[k] if kinds else None,
+            "vs_file": float(vs_file[k]),
+            "vs_exact": float(vs_exact[k]),
+            "file_vs_exact": float(file_exact[k]),
+            "sigma_mean": float(np.mean(committee["sigma"][k])),
+        }
+        for k in range(len(spins))
+    ]
+    return {
+        "path": str(path),
+        "L": size,
+        "label_solver": info,
+        "vs_file": field_metrics(spins, pred, file_fields)["perp_rel_rmse"],
+        "vs_exact": field_metrics(spins, pred, exact)["perp_rel_rmse"],
+        "file_vs_exact": field_metrics(spins, file_fields, exact)["perp_rel_rmse"],
+        "frames": frames,
+    }
 
 
 def validate(
@@ -44,6 +105,8 @@ def validate(
     * Speed: median time per field evaluation, exact solver vs the ML model (first
       seed), on a lattice of size ``validate.speed_L``; ``speed_ratio = exact / ML``.
     * LLG (``validate.llg_steps > 0``): :meth:`System.llg_check`.
+    * Published frames (``validate.reference``): :func:`reference_test_set`, under
+      ``reference``.
 
     With ``base_model_dirs`` (driven, ``train.target = nonequilibrium``) the ML field is
     the V = 0 model plus the model of the nonequilibrium part; the metrics are those of
@@ -111,5 +174,7 @@ def validate(
     if int(v["llg_steps"]):
         ml = ml_provider(models, lat, base)
         metrics.update(sys_.llg_check(exact, ml, lat, tag))
+    if v.get("reference"):
+        metrics["reference"] = reference_test_set(system, model_dirs, v["reference"])
     write_json(out_dir / "metrics.json", metrics)
     return metrics
