@@ -8,8 +8,8 @@ like the training data (ordered state + noise) and unlike it (other orders, rand
 Run::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/descriptors_committee.py --system 120 \\
-        results/benchmarks/descriptors_recipe/120_plain_r4/model \\
-        results/benchmarks/descriptors_recipe/120_plain_r4_seed1/model
+        results/triangular_120/train/eq/seed0/model \\
+        results/triangular_120/train/eq/seed1/model
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ model, lattice, s/frame float64, float32, provider, provider microseconds per si
 Run::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/descriptors_cost.py \\
-        results/benchmarks/descriptors_recipe/120_plain_r4/model --L 64 128
+        results/triangular_120/train/eq/seed0/model --L 64 128
 """
 
 from __future__ import annotations

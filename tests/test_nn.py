@@ -640,60 +640,6 @@ def test_symmetry_augmentation_gives_exact_ed_frames(rng):
         FieldRegression(_model(lat), lr_schedule="linear")
 
 
-# two short LLG runs for sample_training_frames: one Langevin (2 frames per ordered
-# state) and one quench (2 frames after 2 steps)
-_SHORT_RUNS = dict(llg_kTs=(0.05,), llg_steps=4, n_quench=1, quench_steps=4, quench_skip=2, every=2)
-
-
-def test_recipe_sampling_and_config(rng):
-    """The recipe gives exact ED labels for every kind of frame and a valid config."""
-    from mllg.nn import recommended_config, sample_training_frames
-
-    lat = make_lattice("triangular", 4, 4)
-    ed = ExactDiagonalization(SdHamiltonian(lat, J=2.0), Ensemble.canonical(0.25))
-    data, origin = sample_training_frames(
-        ed, lat, [tetrahedral(lat, 1), tetrahedral(lat, -1)], n_perturbed=3, **_SHORT_RUNS
-    )
-    assert list(np.bincount(origin)) == [3, 4, 2]  # 2 ordered x 2 frames; 2 quench frames
-    assert np.allclose(np.linalg.norm(data.spins, axis=-1), 1.0)
-    for k in (0, 4, data.n_frames - 1):
-        res = ed.solve(data.spins[k])
-        assert np.allclose(res.fields, data.fields[k], atol=1e-10)
-        assert np.isclose(res.energy[0], data.energy[k])
-    for system in ("tetrahedral", "120", "double_exchange", "strip"):
-        cfg = recommended_config(system)["train"]
-        ModelConfig.from_dict(cfg.model)
-        # measured: long runs without augmentation for tetrahedral and double exchange
-        long = system in ("tetrahedral", "double_exchange")
-        assert cfg.augment_point_group == (not long) and cfg.max_epochs == (300 if long else 60)
-        assert cfg.augment_time_reversal == (system == "120")
-        assert cfg.model["message_r_cut"] == (2.0 if system == "tetrahedral" else 0.0)
-        assert cfg.model["pair_r_cut"] == (6.0 if system == "tetrahedral" else 0.0)
-    with pytest.raises(ValueError, match="system="):
-        recommended_config("kagome")
-
-
-def test_recipe_sampling_driven_by_a_cheap_provider_labelled_by_ed(rng):
-    """labeller: the LLG runs follow the driving provider (a different one: the frames
-    differ from ED-driven ones), and every stored frame carries exact ED labels."""
-    from mllg.nn import sample_training_frames
-
-    lat = make_lattice("triangular", 4, 4)
-    ed = ExactDiagonalization(SdHamiltonian(lat, J=2.0), Ensemble.canonical(0.25))
-    driver = ExactDiagonalization(SdHamiltonian(lat, J=0.5), Ensemble.canonical(0.25, 0.3))
-    kw = dict(n_perturbed=2, **_SHORT_RUNS)
-    order = [tetrahedral(lat, 1)]
-    data, origin = sample_training_frames(driver, lat, order, labeller=ed, **kw)
-    exact, _ = sample_training_frames(ed, lat, order, **kw)
-    assert list(np.bincount(origin)) == [2, 2, 2]
-    np.testing.assert_allclose(data.spins[:2], exact.spins[:2])  # perturbed: same draws
-    assert np.abs(data.spins[2:] - exact.spins[2:]).max() > 1e-3  # other dynamics
-    for k in range(data.n_frames):
-        res = ed.solve(data.spins[k])
-        assert np.allclose(res.fields, data.fields[k], atol=1e-10)
-        assert np.isclose(res.energy[0], data.energy[k])
-
-
 def test_training_killed_mid_run_resumes_from_its_last_checkpoint(tmp_path, rng, monkeypatch):
     """A training job killed at its walltime continues from ``checkpoints/last.ckpt``:
     the resumed run ends at the same epoch count and the same weights as an uninterrupted

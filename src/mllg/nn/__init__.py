@@ -2,8 +2,8 @@
 
 See :mod:`mllg.nn.model` (conservative, generalized-potential and vector models, export),
 :mod:`mllg.nn.provider` (field provider for LLG, committee),
-:mod:`mllg.nn.training` (Lightning training, metrics, :func:`sample_training_frames`)
-and :mod:`mllg.nn.recipes` (:func:`recommended_config`).
+:mod:`mllg.nn.training` (Lightning training, metrics). The training recipe of each
+system is configuration: ``config/<system>.yaml``.
 
 The training names are imported on first use: Lightning takes several seconds to
 import, and evaluating a model (a production run, the command line) does not need it.
@@ -38,19 +38,13 @@ __all__ = [
     "load_model",
     "model_from_checkpoint",
     "parity_plot",
-    "recommended_config",
-    "sample_training_frames",
     "save_model",
     "train",
 ]
 
 
 #: Names of ``__all__`` served lazily, and the module that defines each.
-_LAZY = {
-    name: "mllg.nn.recipes" if name == "recommended_config" else "mllg.nn.training"
-    for name in __all__
-    if name not in globals()
-}
+_LAZY = {name: "mllg.nn.training" for name in __all__ if name not in globals()}
 
 
 def __getattr__(name: str) -> Any:

@@ -22,8 +22,7 @@ perpendicular-field one; it is reported under its own key for driven systems.
 Layout (one module, over 600 lines, because the data split, the loss, the metrics and
 the export share the ``FieldData`` frames and the model's normalization): data
 (``FieldData``, loading, split), the Lightning module and data module, normalization
-and the pair-coupling fit, :func:`train`, metrics and parity plots, and
-:func:`sample_training_frames`.
+and the pair-coupling fit, :func:`train`, metrics and parity plots.
 """
 
 from __future__ import annotations
@@ -53,7 +52,6 @@ from mllg.nn.model import (
 from mllg.settings import TrainConfig
 
 __all__ = [
-    "ORIGINS",
     "REQUIRED",
     "FieldData",
     "FieldDataModule",
@@ -67,7 +65,6 @@ __all__ = [
     "model_from_checkpoint",
     "parity_plot",
     "perpendicular",
-    "sample_training_frames",
     "split_frames",
     "symmetry_permutations",
     "train",
@@ -723,100 +720,3 @@ def evaluate(
             f"rel. RMSE {metrics['perp_rel_rmse']:.3%}, $R^2$ = {metrics['perp_r2']:.4f}",
         )
     return metrics
-
-
-# ---------------------------------------------------------------------------- recipe
-ORIGINS = ("perturbed", "llg", "quench")
-
-
-def sample_training_frames(
-    provider,
-    lattice: Lattice,
-    ordered: list[NDArray] | NDArray,
-    *,
-    n_perturbed: int = 300,
-    sigma: tuple[float, float] = (0.05, 0.7),
-    llg_kTs: tuple[float, ...] = (0.02, 0.05, 0.1),
-    llg_steps: int = 300,
-    n_quench: int = 2,
-    quench_steps: int = 600,
-    quench_kT: float = 0.01,
-    quench_skip: int = 100,
-    every: int = 10,
-    alpha: float = 0.5,
-    dt: float = 0.1,
-    seed: int = 0,
-    labeller=None,
-) -> tuple[FieldData, NDArray[np.int64]]:
-    """Training frames covering the states an LLG run visits, labelled by ``provider``.
-
-    Three kinds of frames (``origin`` codes 0, 1, 2 = :data:`ORIGINS`):
-
-    * ``perturbed``: ``normalize(S_0 + sigma xi)`` for the ordered states ``S_0`` in
-      ``ordered`` (cycled), ``xi`` standard normal, ``sigma`` uniform in ``sigma``;
-    * ``llg``: Langevin LLG (``alpha``, ``dt``, bath ``kT`` in ``llg_kTs``) started from
-      each ordered state, a frame every ``every`` steps after ``every`` steps;
-    * ``quench``: ``n_quench`` LLG runs from random spins at bath ``quench_kT`` (the
-      coarsening a production quench goes through), frames after ``quench_skip`` steps.
-
-    Parameters
-    ----------
-    provider : field provider with ``solve(spins)`` (ED, KPM, or a trained
-        :class:`mllg.nn.MLFieldProvider`); it drives the LLG runs and, without
-        ``labeller``, gives the labels (fields and energies).
-    lattice : Lattice
-    ordered : (N, 3) array or list of them
-        Ordered reference state(s) of the system (tetrahedral, 120 deg, Neel, ...).
-    labeller : electronic solver, optional
-        Labels every stored frame with one ``labeller.solve(spins)`` (one exact solve per
-        frame instead of two per LLG step): a cheap ``provider`` (a model trained on
-        fewer frames) samples the configurations, the electronic solver labels them.
-
-    Returns
-    -------
-    data : FieldData
-        Spins, fields ``h = -dE/dS`` (units of t) and energies of all frames.
-    origin : ndarray (F,)
-        Index into :data:`ORIGINS` for every frame.
-
-    Notes
-    -----
-    Cost: ``n_perturbed`` solves plus about ``2 (len(llg_kTs) len(ordered) llg_steps +
-    n_quench quench_steps)`` field evaluations for the midpoint LLG (with ``labeller``:
-    those by ``provider`` and one ``labeller`` solve per frame).
-    """
-    from mllg.dynamics import LLG
-    from mllg.textures import normalize, random_spins
-
-    ordered = [np.asarray(o, float) for o in (ordered if isinstance(ordered, list) else [ordered])]
-    rng = np.random.default_rng(seed)
-    frames: list[NDArray] = []
-    fields: list[NDArray] = []
-    energy: list[float] = []
-    origin: list[int] = []
-    label = provider if labeller is None else labeller
-    for k in range(n_perturbed):
-        base = ordered[k % len(ordered)]
-        s = normalize(base + rng.uniform(*sigma) * rng.normal(size=base.shape))
-        res = label.solve(s)
-        frames.append(s)
-        fields.append(res.fields)
-        energy.append(float(np.ravel(res.energy)[0]))
-        origin.append(0)
-    runs = [(o, kT, llg_steps, every, 1) for o in ordered for kT in llg_kTs]
-    runs += [(None, quench_kT, quench_steps, quench_skip, 2) for _ in range(n_quench)]
-    for r, (start, kT, steps, skip, code) in enumerate(runs):
-        s0 = random_spins(lattice.N, rng) if start is None else start.copy()
-        llg = LLG(provider, alpha=alpha, dt=dt, kT=kT, seed=seed + 1000 + r)
-        for n, fr in enumerate(llg.run(s0, steps, every=every, energy=True)):
-            if n * every >= skip:  # fields and energy of the stored (noiseless) spins
-                h, e = fr.fields, fr.energy
-                if labeller is not None:
-                    res = labeller.solve(fr.spins)
-                    h, e = res.fields, np.ravel(res.energy)[0]
-                frames.append(fr.spins.copy())
-                fields.append(np.array(h, dtype=float))
-                energy.append(float(e))
-                origin.append(code)
-    data = FieldData(lattice, np.stack(frames), np.stack(fields), np.array(energy))
-    return data, np.array(origin, dtype=np.int64)
