@@ -250,18 +250,50 @@ class EquilibriumSystem(System):
         ``length`` is the domain size L(t) the growth law is fitted to, the ordered
         state's ``length`` definition (chiral or spin; the other is kept as
         ``spin_length`` for the chiral one), capped at the lattice size. The other keys
-        are those of :func:`mllg.analysis.order.quench_series`.
+        are those of :func:`mllg.analysis.order.quench_series`, plus a real-space measure:
+        for chiral order ``wall_length``, ``1 / rho`` with rho the fraction of
+        nearest-neighbour bonds joining sites of opposite chirality sign
+        (:func:`mllg.analysis.coarsening.wall_length`); on the square lattice the
+        ferromagnetic clusters (connected sites of ``c_i > 1/2``,
+        :func:`mllg.analysis.order.local_order`): ``fm_clusters`` (count),
+        ``fm_cluster_mean`` and ``fm_cluster_largest`` (sites).
         """
-        from mllg.analysis.order import quench_series
+        from mllg.analysis.coarsening import cluster_statistics, wall_length
+        from mllg.analysis.order import local_order, quench_series, site_chirality
 
         out = quench_series(lattice, spins, self.order.name)
         if self.order.length == "chiral":
             out["spin_length"] = out["length"]
             out["length"] = out.pop("chiral_length")
+            out["wall_length"] = np.minimum(
+                wall_length(lattice, np.sign(site_chirality(lattice, spins))), float(lattice.Lx)
+            )
         else:
             out.pop("chiral_length", None)
+        if lattice.kind == "square":
+            stats = cluster_statistics(lattice, local_order(lattice, spins) == 1)
+            out["fm_clusters"] = stats["n_clusters"].astype(float)
+            out["fm_cluster_mean"] = stats["mean_size"].astype(float)
+            out["fm_cluster_largest"] = stats["largest"].astype(float)
         out["length"] = np.minimum(out["length"], float(lattice.Lx))
         return out
+
+    def radial_series(self, lattice: Lattice, spins: NDArray) -> tuple[NDArray, NDArray]:
+        """Shell-averaged structure factor of the order that defines ``length``, per
+        frame: the chirality S(q) around q = 0 (chiral order) or the spin S(q) around
+        the ordering wavevectors (:func:`mllg.analysis.coarsening.radial_structure_factor`,
+        q = Q excluded). Returns ``q`` (n_q,) and ``S`` (F, n_q)."""
+        from mllg.analysis.coarsening import radial_structure_factor
+        from mllg.analysis.order import site_chirality
+        from mllg.analysis.structure import structure_factor
+
+        if self.order.length == "chiral":
+            chi = site_chirality(lattice, spins)
+            grid = chi.reshape(chi.shape[:-1] + (lattice.Ly, lattice.Lx))
+            sq = (np.abs(np.fft.fft2(grid, axes=(-2, -1))) ** 2).reshape(chi.shape) / lattice.N
+            return radial_structure_factor(lattice, sq)
+        points = self.order.wavevectors(lattice)
+        return radial_structure_factor(lattice, structure_factor(lattice, spins), points)
 
     def observables(
         self,
@@ -270,21 +302,34 @@ class EquilibriumSystem(System):
     ) -> tuple[dict[str, Any], Any]:
         """L(t) and order observables per seed; growth exponent ``L ~ t^n``
         (:func:`mllg.analysis.order.fit_growth_exponent` on ``analyze.t_min <= t <=
-        t_max`` where L is below half the lattice size); final and initial values."""
+        t_max`` where L is below half the lattice size) with its 95 % confidence interval
+        over seeds and the verdict against n = 1 and n = 1/2
+        (:func:`mllg.analysis.coarsening.exponent_interval`, :func:`growth_verdict`);
+        the local exponent d ln L / d ln t against t; the dynamical-scaling collapse
+        quality of the seed-mean :meth:`radial_series` on the fit window with L(t), and
+        with L^1.5 as the contrast (:func:`mllg.analysis.coarsening.scaling_collapse`);
+        final and initial values."""
         import xarray as xr
 
+        from mllg.analysis.coarsening import (
+            exponent_interval,
+            growth_verdict,
+            local_exponent,
+            scaling_collapse,
+        )
         from mllg.analysis.order import fit_growth_exponent
         from mllg.io import lattice_from_attrs, open_store
 
         a = self.analyze
-        series, times, lat = [], None, None
+        series, radial, times, lat = [], [], None, None
         for p in trajectories[EQ_TAG]:
             ds = open_store(p).load()
             lat = lattice_from_attrs(ds.attrs)
             times = ds["time"].values
-            series.append(
-                self.order_series(lat, ds["spins"].transpose("frame", "site", "vec").values)
-            )
+            spins = ds["spins"].transpose("frame", "site", "vec").values
+            series.append(self.order_series(lat, spins))
+            q, s_q = self.radial_series(lat, spins)
+            radial.append(s_q)
         keys = list(series[0])
         stacked = {k: np.stack([np.asarray(s[k]) for s in series]) for k in keys}
         length = stacked["length"]
@@ -292,11 +337,37 @@ class EquilibriumSystem(System):
         ok = (times >= a["t_min"]) & (times <= t_max) & (times > 0)
         ok &= np.all(length < 0.5 * lat.Lx, axis=0)
         fit: dict[str, Any] = {"exponent": None, "stderr": None}
+        scaling: dict[str, Any] = {}
         if ok.sum() >= 3:
             fit = fit_growth_exponent(times[ok], length[:, ok], -np.inf, np.inf)
             fit["t_min"], fit["t_max"] = float(times[ok][0]), float(times[ok][-1])
+            interval = exponent_interval(times[ok], length[:, ok], -np.inf, np.inf)
+            fit.update(
+                {k: float(interval[k]) for k in ("ci_low", "ci_high", "boot_low", "boot_high")},
+                level=interval["level"],
+                verdict=growth_verdict(interval)["verdict"],
+            )
+            near = q < np.linalg.norm(lat.reciprocal[0]) / 4  # the q range L is taken from
+            near &= np.all(np.mean(radial, axis=0)[ok] > 0, axis=0)  # shells with weight
+            s_mean = np.mean(radial, axis=0)[ok][:, near]
+            try:
+                scaling = {
+                    "collapse_quality": scaling_collapse(q[near], s_mean, length.mean(0)[ok])[
+                        "quality"
+                    ],
+                    "collapse_quality_with_L^1.5": scaling_collapse(
+                        q[near], s_mean, length.mean(0)[ok] ** 1.5
+                    )["quality"],
+                }
+            except ValueError as err:  # e.g. an exactly ordered frame: S = 0 off Q
+                scaling = {"collapse_quality": None, "reason": str(err)}
+        local = local_exponent(times, length)
         result = {
             "growth": fit,
+            "local_exponent": {
+                k: np.asarray(local[k]).tolist() for k in ("time", "exponent", "stderr")
+            },
+            "scaling": scaling,
             "final": {k: float(stacked[k][:, -1].mean()) for k in keys},
             "initial": {k: float(stacked[k][:, 0].mean()) for k in keys},
             "n_seeds": len(series),
@@ -338,7 +409,7 @@ class EquilibriumSystem(System):
         plot_growth(series["time"].values, series["length"].values, outputs["growth"], name, fit)
         fig, ax = plt.subplots(figsize=(5.5, 4.2))
         for key in series.data_vars:
-            if not key.endswith("length"):  # lengths: growth figure
+            if not key.endswith("length") and not key.startswith("fm_"):  # order fractions
                 ax.plot(series["time"].values, series[key].values.mean(0), label=key)
         ax.set_xlabel("time (1/t)")
         ax.set_ylabel("seed mean")
@@ -355,6 +426,9 @@ class EquilibriumSystem(System):
             "growth_exponent": res["growth"]["exponent"],
             "growth_exponent_stderr": res["growth"]["stderr"],
             "growth_fit_window": [res["growth"].get("t_min"), res["growth"].get("t_max")],
+            "growth_exponent_ci95": [res["growth"].get("ci_low"), res["growth"].get("ci_high")],
+            "growth_verdict": res["growth"].get("verdict"),
+            "scaling_collapse_quality": (res.get("scaling") or {}).get("collapse_quality"),
             "final_order": res["final"],
             "initial_order": res["initial"],
         }
