@@ -267,8 +267,8 @@ class Lattice:
     def kgrid(self) -> NDArray[np.float64]:
         """Allowed Cartesian wavevectors of the periodic finite lattice, shape (N, 2).
 
-        ``k = (m1 / Lx) b1 + (m2 / Ly) b2`` ordered as ``m1 + Lx * m2`` (the same order as
-        ``numpy.fft.fft2`` of an array indexed ``[y, x]`` after transposition).
+        ``k = (m1 / Lx) b1 + (m2 / Ly) b2`` ordered as ``m1 + Lx * m2``: the raveled
+        ``numpy.fft.fft2`` of a site field reshaped as ``(Ly, Lx)`` (indexed ``[y, x]``).
         """
         m = self.coords.astype(float)
         frac = np.stack([m[:, 0] / self.Lx, m[:, 1] / self.Ly], axis=1)
