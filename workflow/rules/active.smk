@@ -93,7 +93,10 @@ rule retrain:
         model=directory("results/{system}/active/iter{it}/train/seed{seed}/model"),
         metrics="results/{system}/active/iter{it}/train/seed{seed}/metrics.json",
     params:
-        system=params_of("model", "train", "active", active=("warm_start", "max_epochs")),
+        system=params_of(
+            "model", "sample", "train", "active",
+            sample=("L",), active=("warm_start", "max_epochs", "L"),
+        ),
     log:
         "results/{system}/logs/active/iter{it}/train/seed{seed}.log",
     benchmark:
