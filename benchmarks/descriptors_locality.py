@@ -12,6 +12,8 @@ configurations an LLG run visits: ordered states with noise (``sigma``) and rand
 Run::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/descriptors_locality.py --system tetra
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/descriptors_locality.py --system de \
+        --mu -4.023 --kTs 0.01 0.2 --kinds 0.5 random   # grand canonical labels
 """
 
 from __future__ import annotations
@@ -68,13 +70,22 @@ def main() -> None:
     p.add_argument("--radii", type=float, nargs="+", default=[2, 3, 4, 5, 6])
     p.add_argument("--samples", type=int, default=12)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--mu", type=float, default=None, help="grand canonical at this mu (default: canonical)"
+    )
     args = p.parse_args()
     kind_l, J, filling, texture = SYSTEMS[args.system]
     lat = make_lattice(kind_l, args.L, args.L)
-    res = {"system": args.system, "L": args.L, "J": J, "filling": filling, "floor": {}}
+    res = {"system": args.system, "L": args.L, "J": J, "filling": filling, "mu": args.mu}
+    res["floor"] = {}
     t0 = time.perf_counter()
     for kT in args.kTs:
-        ed = ExactDiagonalization(SdHamiltonian(lat, J=J), Ensemble.canonical(filling, kT))
+        ens = (
+            Ensemble.canonical(filling, kT)
+            if args.mu is None
+            else Ensemble.grand_canonical(args.mu, kT)
+        )
+        ed = ExactDiagonalization(SdHamiltonian(lat, J=J), ens)
         for kind in args.kinds:
             rng = np.random.default_rng(args.seed)
             f = floor(lat, ed, texture, kind, args.radii, args.samples, rng)
