@@ -44,7 +44,11 @@ config.update(_merged)
 # Stop before any job runs, with one sentence per bad key; fills in the schema defaults
 # and applies the scale (demo | paper).
 try:
-    validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+    validate_config(
+        config,
+        Path(workflow.basedir) / "workflow/schemas/config.schema.yaml",
+        base_dir=workflow.basedir,
+    )
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 

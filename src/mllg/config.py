@@ -716,7 +716,9 @@ def _schema_problems(validator: Any, instance: Any, prefix: str = "") -> list[st
 
 
 def validate_config(
-    config: MutableMapping[str, Any], schema: str | Path | Mapping[str, Any]
+    config: MutableMapping[str, Any],
+    schema: str | Path | Mapping[str, Any],
+    base_dir: str | Path | None = None,
 ) -> MutableMapping[str, Any]:
     """Validate the workflow config in place, fill in the schema defaults, apply the scale.
 
@@ -734,6 +736,10 @@ def validate_config(
         The configuration (Snakemake's ``config``); modified in place.
     schema : str, pathlib.Path or mapping
         JSON schema (draft 2020-12) as a YAML/JSON file path or a mapping.
+    base_dir : str or pathlib.Path, optional
+        Directory of the workflow: a relative data path (``validate.reference``) that
+        does not exist from the working directory is taken relative to it (the files
+        the repository ships, also when Snakemake runs in another directory).
 
     Returns
     -------
@@ -763,6 +769,11 @@ def validate_config(
                 merged["systems"][name] = deep_merge(section, overrides[scale])
         prefix = f"with scale = {scale}: " if scale != "demo" else ""
         problems += _schema_problems(validator, merged, prefix)
+        if not problems and base_dir is not None:
+            for section in merged["systems"].values():
+                ref = section["validate"].get("reference")
+                if ref and not Path(ref).exists() and (Path(base_dir) / ref).exists():
+                    section["validate"]["reference"] = str(Path(base_dir) / ref)
         if not problems:
             for name, section in merged["systems"].items():
                 problems.extend(prefix + p for p in _check_system(name, section))
