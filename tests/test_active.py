@@ -394,6 +394,25 @@ def test_published_frames_are_scored_against_their_labels_and_the_exact_solver(t
     assert got["label_solver"]["solver"] == "ed" and 0 < got["vs_exact"] < 1
 
 
+def test_a_shipped_reference_path_resolves_from_another_working_directory(tmp_path, monkeypatch):
+    """Snakemake may run in another directory: the relative path of the shipped frames
+    is then taken relative to the workflow directory (base_dir), and stays as given
+    where the working directory holds it."""
+    from mllg.config import deep_merge, load_system_files, validate_config
+
+    rel = "data/reference/double_exchange_square_30x30/de_square_30x30_snapshots.npz"
+    cfg = deep_merge(
+        load_system_files(REPO / "config"),
+        {"system": "square_double_exchange", "scale": "repro"},
+    )
+    monkeypatch.chdir(tmp_path)
+    got = validate_config(copy.deepcopy(cfg), SCHEMA, base_dir=REPO)
+    assert got["systems"]["square_double_exchange"]["validate"]["reference"] == str(REPO / rel)
+    monkeypatch.chdir(REPO)
+    got = validate_config(copy.deepcopy(cfg), SCHEMA, base_dir=REPO)
+    assert got["systems"]["square_double_exchange"]["validate"]["reference"] == rel
+
+
 def test_bad_reference_files_stop_with_one_sentence(tmp_path):
     from mllg.config import ConfigError
 
