@@ -47,6 +47,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import sparse, stats
 from scipy.sparse.csgraph import connected_components
 
+from mllg.analysis.order import distance_to_points
 from mllg.lattice import Lattice
 
 __all__ = [
@@ -380,22 +381,6 @@ def growth_verdict(
 
 
 # ---------------------------------------------------------------------- dynamical scaling
-def _q_distance(lattice: Lattice, points: NDArray) -> NDArray[np.float64]:
-    """``|q - Q|`` for every ``kgrid`` q to the nearest of ``points`` (n, 2) modulo G.
-
-    The points are first reduced into the reciprocal unit cell, so the 3 x 3 images
-    around it contain the nearest image of every grid q (both reciprocal bases are
-    reduced: square, and 120 degrees for the triangular lattice).
-    """
-    b = lattice.reciprocal
-    frac = np.asarray(points, dtype=float) @ np.linalg.inv(b)
-    reduced = (frac - np.floor(frac)) @ b
-    shifts = np.array([(m, n) for m in (-1, 0, 1) for n in (-1, 0, 1)]) @ b
-    images = (reduced[:, None, :] + shifts[None]).reshape(-1, 2)
-    k = lattice.kgrid()
-    return np.min(np.linalg.norm(k[:, None, :] - images[None], axis=-1), axis=1)
-
-
 def radial_structure_factor(
     lattice: Lattice,
     sq: ArrayLike,
@@ -452,7 +437,7 @@ def radial_structure_factor(
     pts = np.atleast_2d(np.asarray(points, dtype=float))
     if pts.ndim != 2 or pts.shape[1] != 2:
         raise ValueError(f"points must have shape (2,) or (n, 2), got {np.shape(points)}.")
-    dq = _q_distance(lattice, pts)
+    dq = distance_to_points(lattice, pts)
     keep = dq >= 1e-9
     if q_max is not None:
         keep &= dq <= q_max + 1e-12

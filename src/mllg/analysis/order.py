@@ -27,6 +27,22 @@ from mllg.analysis.structure import structure_factor
 from mllg.lattice import Lattice
 from mllg.orders import ordered_state
 
+__all__ = [
+    "characteristic_length",
+    "chiral_domain_length",
+    "chirality_structure_factor",
+    "distance_to_points",
+    "fit_growth_exponent",
+    "local_order",
+    "nn_correlation",
+    "order_fractions",
+    "quench_series",
+    "seed_mean",
+    "site_chirality",
+    "spin_domain_length",
+    "triangle_chirality",
+]
+
 
 def triangle_chirality(lattice: Lattice, spins: NDArray) -> NDArray[np.float64]:
     """Scalar chirality of every up and down triangle, shape (..., 2, N).
@@ -65,12 +81,19 @@ def nn_correlation(lattice: Lattice, spins: NDArray) -> NDArray[np.float64]:
     return np.where(valid, dots, 0.0).sum(-1) / np.maximum(valid.sum(-1), 1)
 
 
-def _distance_to_points(lattice: Lattice, points: NDArray) -> NDArray[np.float64]:
-    """|q - Q| for every grid q to the nearest of ``points`` modulo the reciprocal lattice."""
-    k = lattice.kgrid()
+def distance_to_points(lattice: Lattice, points: NDArray) -> NDArray[np.float64]:
+    """``|q - Q|`` for every ``kgrid`` q to the nearest of ``points`` (n, 2) modulo the
+    reciprocal lattice.
+
+    The points are first reduced into the reciprocal unit cell, so the 3 x 3 images
+    around it contain the nearest image of every grid q (any image of Q may be given).
+    """
     b = lattice.reciprocal
+    frac = np.asarray(points, dtype=float) @ np.linalg.inv(b)
+    reduced = (frac - np.floor(frac)) @ b
     shifts = np.array([(m, n) for m in (-1, 0, 1) for n in (-1, 0, 1)]) @ b
-    images = (np.asarray(points, float)[:, None, :] + shifts[None]).reshape(-1, 2)
+    images = (reduced[:, None, :] + shifts[None]).reshape(-1, 2)
+    k = lattice.kgrid()
     return np.min(np.linalg.norm(k[:, None, :] - images[None], axis=-1), axis=1)
 
 
@@ -94,7 +117,7 @@ def characteristic_length(
     -------
     L : (...) characteristic length; ``inf`` when all weight sits exactly at Q.
     """
-    dq = _distance_to_points(lattice, points)
+    dq = distance_to_points(lattice, points)
     if q_cut is None:
         q_cut = np.linalg.norm(lattice.reciprocal[0]) / 4
     mask = (dq > 1e-9) & (dq < q_cut)
@@ -111,12 +134,19 @@ def spin_domain_length(lattice: Lattice, spins: NDArray, point: str) -> NDArray[
     )
 
 
-def chiral_domain_length(lattice: Lattice, spins: NDArray) -> NDArray[np.float64]:
-    """Chiral (Z2) domain size from the structure factor of the site chirality at q = 0."""
+def chirality_structure_factor(lattice: Lattice, spins: NDArray) -> NDArray[np.float64]:
+    """Structure factor of the site chirality, ``|FFT chi|^2 / N``, (..., N) in
+    ``lattice.kgrid()`` order (:func:`site_chirality`)."""
     chi = site_chirality(lattice, spins)
     grid = chi.reshape(chi.shape[:-1] + (lattice.Ly, lattice.Lx))
-    s_chi = (np.abs(np.fft.fft2(grid, axes=(-2, -1))) ** 2).reshape(chi.shape) / lattice.N
-    return characteristic_length(lattice, s_chi, np.zeros((1, 2)))
+    return (np.abs(np.fft.fft2(grid, axes=(-2, -1))) ** 2).reshape(chi.shape) / lattice.N
+
+
+def chiral_domain_length(lattice: Lattice, spins: NDArray) -> NDArray[np.float64]:
+    """Chiral (Z2) domain size from the structure factor of the site chirality at q = 0."""
+    return characteristic_length(
+        lattice, chirality_structure_factor(lattice, spins), np.zeros((1, 2))
+    )
 
 
 def fit_growth_exponent(
@@ -210,7 +240,7 @@ def quench_series(
     for start in range(0, n, chunk):  # frames in chunks: bounded memory, vectorized inside
         s = np.asarray(spins[start : start + chunk], dtype=float)
         sq = structure_factor(lattice, s)
-        dq = _distance_to_points(lattice, points)
+        dq = distance_to_points(lattice, points)
         at_q = dq < 1e-9
         part = {
             "length": characteristic_length(lattice, sq, points),

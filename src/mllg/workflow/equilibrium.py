@@ -284,14 +284,11 @@ class EquilibriumSystem(System):
         the ordering wavevectors (:func:`mllg.analysis.coarsening.radial_structure_factor`,
         q = Q excluded). Returns ``q`` (n_q,) and ``S`` (F, n_q)."""
         from mllg.analysis.coarsening import radial_structure_factor
-        from mllg.analysis.order import site_chirality
+        from mllg.analysis.order import chirality_structure_factor
         from mllg.analysis.structure import structure_factor
 
         if self.order.length == "chiral":
-            chi = site_chirality(lattice, spins)
-            grid = chi.reshape(chi.shape[:-1] + (lattice.Ly, lattice.Lx))
-            sq = (np.abs(np.fft.fft2(grid, axes=(-2, -1))) ** 2).reshape(chi.shape) / lattice.N
-            return radial_structure_factor(lattice, sq)
+            return radial_structure_factor(lattice, chirality_structure_factor(lattice, spins))
         points = self.order.wavevectors(lattice)
         return radial_structure_factor(lattice, structure_factor(lattice, spins), points)
 
@@ -347,9 +344,10 @@ class EquilibriumSystem(System):
                 level=interval["level"],
                 verdict=growth_verdict(interval)["verdict"],
             )
+            s_window = np.mean(radial, axis=0)[ok]  # seed mean on the fit window
             near = q < np.linalg.norm(lat.reciprocal[0]) / 4  # the q range L is taken from
-            near &= np.all(np.mean(radial, axis=0)[ok] > 0, axis=0)  # shells with weight
-            s_mean = np.mean(radial, axis=0)[ok][:, near]
+            near &= np.all(s_window > 0, axis=0)  # shells with weight
+            s_mean = s_window[:, near]
             try:
                 scaling = {
                     "collapse_quality": scaling_collapse(q[near], s_mean, length.mean(0)[ok])[
